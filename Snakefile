@@ -1,0 +1,27 @@
+"""stackphot: from a folder of CCD frames to an aligned, stacked FITS image."""
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/simulate.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/background.smk"
+include: "workflow/rules/register.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/stack.smk"
+
+
+rule all:
+    """Every product of every configured dataset."""
+    default_target: True
+    input:
+        all_products(),

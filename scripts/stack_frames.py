@@ -1,0 +1,37 @@
+"""Rule stack_frames: the aligned cube combined, memory-bounded, into the stacked FITS."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from astropy.io import fits
+
+from stackphot.combine import combine
+from stackphot.io import write_image
+from stackphot.scripting import run_script
+from stackphot.stackheader import stack_header
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    method = smk.params.method
+    options = f"sigma {smk.params.sigma}, maxiters {smk.params.maxiters}" if method == "sigma_clip" else ""
+    with fits.open(smk.input.cube, memmap=True) as cube:
+        result = combine(cube[0].data, cube["ERR"].data, method=method, sigma=smk.params.sigma,
+                         maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb)
+    frames = pd.read_csv(smk.input.frames)
+    header = stack_header(fits.getheader(smk.input.reference), frames, pd.read_csv(smk.input.shifts),
+                          method=method, options=options)
+    log.info("%s of %d frames; %d values rejected", method, len(frames), int(result.rejected.sum()))
+    write_image(
+        smk.output.stack,
+        result.image,
+        header,
+        extensions=[("ERR", result.error, None), ("COVERAGE", result.coverage, None),
+                    ("NREJECT", result.rejected, None)],
+    )
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

@@ -1,0 +1,20 @@
+"""Rule tabulate_frames: a table of the ingested frames, checking that they all have one shape."""
+
+from typing import TYPE_CHECKING
+
+from stackphot.frames import frames_table
+from stackphot.io import write_table
+from stackphot.scripting import run_script
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    table = frames_table(smk.input.frames)
+    log.info("%d frames of shape %d x %d", len(table), table.ny.iloc[0], table.nx.iloc[0])
+    write_table(smk.output.table, table)
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

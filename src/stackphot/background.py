@@ -1,0 +1,139 @@
+"""Sky background: a sigma-clipped constant, or a 2D mesh model for gradients, with its RMS map."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.convolution import convolve
+from astropy.stats import SigmaClip, sigma_clipped_stats
+from astropy.utils.exceptions import AstropyUserWarning
+
+METHODS = ("constant", "mesh")
+
+
+@dataclass
+class Background:
+    """A background estimate: the sky map, its RMS map and their medians."""
+
+    map: np.ndarray
+    rms: np.ndarray
+    method: str
+    box_size: int | None = None
+
+    @property
+    def level(self) -> float:
+        return float(np.nanmedian(self.map))
+
+    @property
+    def rms_median(self) -> float:
+        return float(np.nanmedian(self.rms))
+
+    def describe(self) -> str:
+        how = "sigma-clipped median" if self.method == "constant" else f"Background2D mesh, box {self.box_size} px"
+        return f"background: {how}; median sky {self.level:.3f}, median rms {self.rms_median:.3f}"
+
+
+def source_mask(data, *, mask=None, box_size: int = 64, nsigma: float = 3.0, n_pixels: int = 5,
+                dilate: int = 5) -> np.ndarray:
+    """Pixels belonging to sources, dilated, so that their wings stay out of the sky estimate.
+
+    Sources are found on a smoothed image above ``nsigma`` times its noise, after removing a first, coarse
+    mesh background: against a single level, the bright side of a sky gradient would itself look like a
+    source. Returns an all-False mask when nothing is found.
+    """
+    from photutils.segmentation import detect_sources, make_2dgaussian_kernel
+    from photutils.utils.exceptions import NoDetectionsWarning
+
+    invalid = ~np.isfinite(data) if mask is None else (np.asarray(mask, dtype=bool) | ~np.isfinite(data))
+    coarse = _mesh(data, invalid, box_size=min(box_size, *np.shape(data)), filter_size=1, sigma=3.0)
+    residual = np.where(invalid, 0.0, data - coarse.background)
+    kernel = make_2dgaussian_kernel(3.0, size=7)
+    smoothed = convolve(residual, kernel, normalize_kernel=True)
+    # Smoothing lowers the noise by the kernel's equivalent width.
+    smoothed_noise = np.median(coarse.background_rms) * np.sqrt((kernel.array**2).sum())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)  # a frame of pure sky is no problem here
+        segments = detect_sources(smoothed, nsigma * smoothed_noise, n_pixels, mask=invalid)
+    if segments is None:
+        return np.zeros(np.shape(data), dtype=bool)
+    return segments.make_source_mask(size=2 * dilate + 1)
+
+
+def _mesh(data, mask, *, box_size, filter_size, sigma):
+    from photutils.background import Background2D, MedianBackground, StdBackgroundRMS
+
+    with warnings.catch_warnings():
+        # Boxes that are mostly masked are excluded and interpolated over: expected near bright stars.
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        return Background2D(
+            data,
+            box_size,
+            mask=mask,
+            filter_size=filter_size,
+            # Keep boxes that are up to half masked: a box near a cluster or at a masked edge still
+            # knows its sky better than an interpolation from boxes further away.
+            exclude_percentile=50.0,
+            sigma_clip=SigmaClip(sigma=sigma, maxiters=10),
+            bkg_estimator=MedianBackground(),
+            bkg_rms_estimator=StdBackgroundRMS(),
+        )
+
+
+def estimate_background(
+    data,
+    *,
+    method: str = "mesh",
+    mask=None,
+    box_size: int = 64,
+    filter_size: int = 3,
+    sigma: float = 3.0,
+    mask_sources: bool = True,
+) -> Background:
+    """Estimate the sky under a frame.
+
+    Parameters
+    ----------
+    data : 2D array
+        The frame; NaN pixels are ignored.
+    method : {'constant', 'mesh'}
+        ``constant``: one sigma-clipped median for the whole frame, and its sigma-clipped standard
+        deviation as the RMS. ``mesh``: photutils ``Background2D`` on boxes of ``box_size`` pixels, median
+        filtered over ``filter_size`` boxes, for skies with gradients.
+    mask : 2D bool array, optional
+        Pixels to ignore (bad pixels). Sources are masked in addition when ``mask_sources``.
+    box_size, filter_size, sigma
+        Mesh box (px), median filter (boxes), and the sigma-clipping threshold.
+
+    Returns
+    -------
+    Background
+        Maps of the same shape as ``data``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown background method {method!r}; choose one of {', '.join(METHODS)}")
+    data = np.asarray(data, dtype=np.float32)
+    bad = ~np.isfinite(data)
+    if mask is not None:
+        bad |= np.asarray(mask, dtype=bool)
+    if mask_sources:
+        bad |= source_mask(data, mask=bad, box_size=box_size)
+    if method == "constant":
+        _, median, std = sigma_clipped_stats(data, mask=bad, sigma=sigma, maxiters=10)
+        return Background(np.full(data.shape, median, np.float32), np.full(data.shape, std, np.float32), method)
+    mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
+    return Background(
+        mesh.background.astype(np.float32), mesh.background_rms.astype(np.float32), method, box_size=box_size
+    )
+
+
+def subtracted_error(subtracted, background: Background, *, gain: float) -> np.ndarray:
+    """Total error of a background-subtracted frame: the sky's measured RMS plus the sources' Poisson noise.
+
+    The measured RMS already holds the sky's Poisson noise and the read noise (and any noise the model of
+    the detector misses), so only the sources' own counts add Poisson variance (photutils'
+    ``calc_total_error`` convention).
+    """
+    source_variance = np.clip(np.nan_to_num(subtracted, nan=0.0), 0, None) / gain
+    return np.sqrt(background.rms.astype(np.float64) ** 2 + source_variance).astype(np.float32)

@@ -1,0 +1,121 @@
+"""Ingest: a raw frame becomes float data, an error map and a mask of pixels not to trust."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from astropy.io import fits
+
+from stackphot.io import FrameError, RawFrame
+
+GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN")
+READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE")
+SATURATION_KEYS = ("SATURATE", "SATLEVEL")
+
+# Bits of the MASK extension.
+NONFINITE = 1
+SATURATED = 2
+
+
+@dataclass
+class NoiseModel:
+    """Gain (e-/ADU) and read noise (e-) with where each came from (config, header card, or assumed)."""
+
+    gain: float
+    read_noise: float
+    gain_source: str
+    read_noise_source: str
+
+    @property
+    def assumed(self) -> bool:
+        return self.gain_source == "assumed"
+
+
+def _header_value(header, keys):
+    for key in keys:
+        value = header.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
+            return float(value), f"header {key}"
+    return None, None
+
+
+def noise_model(header: fits.Header, *, gain=None, read_noise=None) -> NoiseModel:
+    """Gain and read noise from the config if given, else from the usual header cards.
+
+    When neither source gives a gain, the frame's counts are taken as electrons (gain 1, no read noise):
+    the error map is then ``sqrt(counts)``, an underestimate on cameras whose read noise dominates, so a
+    warning says so.
+    """
+    gain_source = read_noise_source = "config"
+    if gain is None:
+        gain, gain_source = _header_value(header, GAIN_KEYS)
+    if read_noise is None:
+        read_noise, read_noise_source = _header_value(header, READ_NOISE_KEYS)
+    if gain is None:
+        warnings.warn("no gain in the config or header (GAIN, EGAIN, CCDGAIN): assuming 1 e-/ADU", stacklevel=2)
+        gain, gain_source = 1.0, "assumed"
+    if read_noise is None:
+        warnings.warn("no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0", stacklevel=2)
+        read_noise, read_noise_source = 0.0, "assumed"
+    if gain <= 0 or read_noise < 0:
+        raise ValueError(f"gain must be positive and read noise not negative (got {gain}, {read_noise})")
+    return NoiseModel(float(gain), float(read_noise), gain_source, read_noise_source)
+
+
+def error_map(counts, *, gain: float, read_noise: float) -> np.ndarray:
+    """One-sigma error in ADU of each pixel: Poisson noise of the counts plus read noise.
+
+    ``counts`` are zero-based ADU (pedestal removed). Negative counts (noise below a zero bias) add no
+    Poisson variance. Non-finite pixels give NaN.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    variance = np.clip(counts, 0, None) / gain + (read_noise / gain) ** 2
+    return np.sqrt(variance).astype(np.float32)
+
+
+def saturation_level(raw: RawFrame, *, saturation=None) -> float | None:
+    """Saturation in ADU: the config's, else a header card, else the top of the stored integer range."""
+    if saturation is not None:
+        return float(saturation)
+    value, _ = _header_value(raw.header, SATURATION_KEYS)
+    return value if value is not None else raw.integer_max
+
+
+@dataclass
+class IngestedFrame:
+    data: np.ndarray  # float32 ADU, as stored (pedestal kept so values match the raw file)
+    error: np.ndarray  # float32 ADU
+    mask: np.ndarray  # uint8 bit flags: NONFINITE, SATURATED
+    noise: NoiseModel
+    pedestal: float
+    saturation: float | None
+
+
+def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) -> IngestedFrame:
+    """Validate a raw frame and compute its error map and mask.
+
+    A ``PEDESTAL`` card (the SBFITSEXT convention: value to add for zero-based ADU, as MaxIm DL writes it)
+    is honoured for the Poisson term.
+
+    Raises
+    ------
+    FrameError
+        If the frame has no finite pixel or is constant (a frame of one value carries no sky).
+    """
+    data = raw.data
+    finite = np.isfinite(data)
+    if not finite.any():
+        raise FrameError(raw.path, "has no finite pixel (all NaN or inf)")
+    if np.nanmin(data[finite]) == np.nanmax(data[finite]):
+        raise FrameError(raw.path, f"is constant ({data[finite][0]:g} everywhere): not a light frame")
+    noise = noise_model(raw.header, gain=gain, read_noise=read_noise)
+    pedestal = float(raw.header.get("PEDESTAL", 0.0) or 0.0)
+    saturation = saturation_level(raw, saturation=saturation)
+    mask = np.where(finite, 0, NONFINITE).astype(np.uint8)
+    if saturation is not None:
+        mask[finite & (data >= saturation)] |= SATURATED
+    error = error_map(data + pedestal, gain=noise.gain, read_noise=noise.read_noise)
+    error[~finite] = np.nan
+    return IngestedFrame(data, error, mask, noise, pedestal, saturation)

@@ -1,0 +1,276 @@
+"""FITS in and out: finding frames, reading them with validation, writing products atomically.
+
+Every error names the file and the problem, because a user with a folder of a thousand frames needs to know
+which one to look at. Writes go to a temporary file in the target folder and are renamed into place, so a
+killed job never leaves a half-written file under a name a later run would take for finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+class FrameError(ValueError):
+    """A frame cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def frame_stem(path) -> str | None:
+    """Name of a frame file without its FITS suffix (and ``.gz``), or None if it is not a FITS name."""
+    name = Path(path).name
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        name, lower = name[:-3], lower[:-3]
+    for suffix in FITS_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def find_frames(directory) -> dict[str, Path]:
+    """Map frame name to path for every FITS file (``.fits``, ``.fit``, ``.fts``, gzipped too) in a folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist.
+    FrameError
+        If it holds no FITS file, or two files share a frame name (``a.fits`` and ``a.fits.gz``).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such folder of frames")
+    frames: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        stem = frame_stem(path)
+        if stem is None or not path.is_file():
+            continue
+        if stem in frames:
+            raise FrameError(path, f"has the same frame name {stem!r} as {frames[stem].name}; keep one")
+        frames[stem] = path
+    if not frames:
+        raise FrameError(directory, f"holds no FITS frame (looked for {', '.join(FITS_SUFFIXES)}, also .gz)")
+    return frames
+
+
+@dataclass
+class RawFrame:
+    """A frame as read from disk: physical values (BZERO/BSCALE applied) as float32, and its header."""
+
+    data: np.ndarray
+    header: fits.Header
+    path: Path
+    hdu_index: int
+    integer_max: float | None  # largest value the stored integer type can hold (saturation), if integer
+
+
+def read_raw_frame(path) -> RawFrame:
+    """Read a 2D image frame, read-only, from the first HDU that holds image data.
+
+    BZERO/BSCALE are applied (a uint16 camera frame stored as int16 with BZERO 32768 comes back as its
+    physical counts). The file is opened read-only and never changed.
+
+    Raises
+    ------
+    FrameError
+        Not a FITS file, truncated or corrupt, no image HDU, an image that is not 2D, or not numeric.
+    """
+    path = Path(path)
+    try:
+        with fits.open(path, mode="readonly", memmap=False, lazy_load_hdus=False) as hdul:
+            for index, hdu in enumerate(hdul):
+                if isinstance(hdu, (fits.PrimaryHDU, fits.ImageHDU, fits.CompImageHDU)) and hdu.data is not None:
+                    return _validated(path, index, hdu)
+            if any(isinstance(hdu, (fits.BinTableHDU, fits.TableHDU)) for hdu in hdul):
+                raise FrameError(path, "holds a table, not an image; take it out of the frames folder")
+    except FrameError:
+        raise
+    except (OSError, ValueError, TypeError, IndexError) as err:
+        raise FrameError(path, f"cannot be read as FITS ({err}); is it truncated, corrupt or not FITS at all?") from err
+    raise FrameError(path, "holds no image data")
+
+
+def _validated(path: Path, index: int, hdu) -> RawFrame:
+    raw_dtype = hdu.data.dtype
+    if not (np.issubdtype(raw_dtype, np.number) and not np.issubdtype(raw_dtype, np.complexfloating)):
+        raise FrameError(path, f"image data are {raw_dtype}, not real numbers")
+    if hdu.data.ndim != 2:
+        raise FrameError(path, f"image has {hdu.data.ndim} axes {hdu.data.shape}; a frame must be one 2D image")
+    integer_max = None
+    bitpix = hdu.header.get("BITPIX")
+    if bitpix in (8, 16, 32):
+        bzero = hdu.header.get("BZERO", 0.0)
+        bscale = hdu.header.get("BSCALE", 1.0)
+        stored_max = {8: 255, 16: 32767, 32: 2147483647}[bitpix]
+        integer_max = float(bzero + bscale * stored_max)
+    header = hdu.header.copy()
+    for key in ("BZERO", "BSCALE", "BLANK"):
+        header.remove(key, ignore_missing=True)
+    return RawFrame(np.asarray(hdu.data, dtype=np.float32), header, path, index, integer_max)
+
+
+def clean_card_text(text: str, width: int = 72) -> list[str]:
+    """Split free text into strings valid for COMMENT/HISTORY cards: printable ASCII, at most ``width`` long.
+
+    Lines break between words where they can; control and non-ASCII characters become ``?``.
+    """
+    printable = re.sub(r"[^\x20-\x7e]", "?", str(text))
+    return textwrap.wrap(printable, width, break_on_hyphens=False) or [""]
+
+
+def add_cards(header: fits.Header, kind: str, lines) -> None:
+    """Append COMMENT or HISTORY lines to a header, each cleaned and wrapped to valid FITS cards."""
+    add = header.add_history if kind == "HISTORY" else header.add_comment
+    for line in lines:
+        for piece in clean_card_text(line):
+            add(piece)
+
+
+def image_header(header: fits.Header | None) -> fits.Header:
+    """A copy of a header without the cards that describe the stored array (astropy rewrites those)."""
+    header = fits.Header() if header is None else header.copy()
+    for key in ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "PCOUNT",
+                "GCOUNT", "BZERO", "BSCALE", "BLANK", "CHECKSUM", "DATASUM", "EXTNAME"):
+        header.remove(key, ignore_missing=True, remove_all=True)
+    return header
+
+
+def _publish(temporary, path: Path) -> None:
+    """Give a finished temporary file the usual permissions (mkstemp makes it private) and rename it into place."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
+    os.replace(temporary, path)
+
+
+def write_fits(path, hdus: list) -> Path:
+    """Write HDUs to ``path`` atomically: a temporary file in the same folder, then a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(descriptor)
+    try:
+        fits.HDUList(hdus).writeto(temporary, overwrite=True, output_verify="exception")
+        _publish(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_image(path, data, header=None, *, extensions=(), history=(), comments=()) -> Path:
+    """Write an image with optional named extensions ``[(name, array, header_or_None), ...]``, atomically."""
+    primary_header = image_header(header)
+    add_cards(primary_header, "COMMENT", comments)
+    add_cards(primary_header, "HISTORY", history)
+    hdus = [fits.PrimaryHDU(np.asarray(data), header=primary_header)]
+    for name, array, ext_header in extensions:
+        hdus.append(fits.ImageHDU(np.asarray(array), header=image_header(ext_header), name=name))
+    return write_fits(path, hdus)
+
+
+def write_table(path, table) -> Path:
+    """Write a pandas DataFrame as CSV atomically (a killed job leaves no partial table)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        table.to_csv(temporary, index=False, float_format="%.6f", lineterminator="\n")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def log_to(path) -> logging.Logger:
+    """A logger that writes to a rule's log file (and the console), for scripts."""
+    logger = logging.getLogger("stackphot")
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler()):
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").handlers = logger.handlers
+    return logger
+
+
+def _cube_header(first_card: tuple, shape, dtype, header=None, name=None) -> fits.Header:
+    """Header of an image HDU of ``shape`` (n, ny, nx), with the structural cards in FITS order."""
+    structural = fits.Header([first_card, ("BITPIX", fits.DTYPE2BITPIX[np.dtype(dtype).name])])
+    structural["NAXIS"] = 3
+    for axis, length in enumerate(reversed(shape), start=1):
+        structural[f"NAXIS{axis}"] = length
+    if first_card[0] == "SIMPLE":
+        structural["EXTEND"] = True
+    else:
+        structural["PCOUNT"] = 0
+        structural["GCOUNT"] = 1
+        structural["EXTNAME"] = name
+    structural.extend(image_header(header), end=True)
+    return structural
+
+
+def write_cube(path, planes, *, header=None, extensions=()) -> Path:
+    """Write a data cube one plane at a time, so the whole cube is never held in memory.
+
+    ``planes`` is a sequence of zero-argument callables each returning one (ny, nx) float32 plane (so a
+    plane is read only when written); ``extensions`` are ``(name, planes)`` pairs written as further cubes
+    of the same shape. The file appears under its name only once complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(descriptor)
+    os.unlink(temporary)  # StreamingHDU appends to an existing file; it must start afresh
+    try:
+        for index, (name, loaders) in enumerate([(None, planes), *extensions]):
+            first = np.asarray(loaders[0](), dtype=np.float32)
+            shape = (len(loaders), *first.shape)
+            card = ("SIMPLE", True) if index == 0 else ("XTENSION", "IMAGE")
+            stream = fits.StreamingHDU(temporary, _cube_header(card, shape, np.float32, header if index == 0 else None, name))
+            stream.write(first)
+            for load in loaders[1:]:
+                plane = np.asarray(load(), dtype=np.float32)
+                if plane.shape != first.shape:
+                    raise ValueError(f"{path}: plane shape {plane.shape} differs from {first.shape}")
+                stream.write(plane)
+            stream.close()
+        _publish(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_image(path, *extensions: str):
+    """Primary data, header and the named extensions of a product written by ``write_image``.
+
+    Returns ``(data, header, {name: array})``; a missing extension is a FrameError naming the file.
+    """
+    with fits.open(path, mode="readonly", memmap=False) as hdul:
+        data = np.asarray(hdul[0].data)
+        header = hdul[0].header.copy()
+        found = {}
+        for name in extensions:
+            if name not in hdul:
+                raise FrameError(path, f"has no {name} extension; was it written by stackphot?")
+            found[name] = np.asarray(hdul[name].data)
+    return data, header, found

@@ -1,0 +1,283 @@
+"""Tests of stackphot.simulate against its own known truth."""
+
+import datetime
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from photutils.centroids import centroid_com
+from scipy import integrate
+
+from stackphot import simulate
+from stackphot.simulate import SimulationConfig, frame_name, moffat_alpha, simulate_frame_set, write_frame_set
+
+SMALL = dict(
+    shape=(128, 160), n_cluster_stars=60, n_field_stars=20, cluster_scale_radius=15.0, cluster_max_radius=60.0
+)
+# Only the stars and the bias: every pixel value is known exactly.
+CLEAN = dict(
+    noise=False, sky=0.0, banding_rms=0.0, hot_pixel_fraction=0.0, dead_pixel_fraction=0.0, cosmic_rays_per_frame=0
+)
+
+
+def isolated_bright_stars(seed):
+    """A noiseless set of a few bright stars far apart, with their frames minus bias."""
+    frame_set = simulate_frame_set(
+        shape=(128, 160),
+        n_frames=6,
+        n_cluster_stars=0,
+        n_field_stars=4,
+        flux_range=(1e5, 3e5),
+        max_offset=8.0,
+        seed=seed,
+        **CLEAN,
+    )
+    stars = frame_set.stars
+    distance = np.hypot(*(stars[c].to_numpy()[:, None] - stars[c].to_numpy() for c in ("x", "y")))
+    np.fill_diagonal(distance, np.inf)
+    return frame_set, stars[distance.min(axis=1) > 50]
+
+
+def test_same_seed_same_frames_and_other_seed_differs():
+    first = simulate_frame_set(n_frames=2, **SMALL)
+    again = simulate_frame_set(SimulationConfig(n_frames=2, **SMALL))
+    other = simulate_frame_set(n_frames=2, seed=14, **SMALL)
+    for a, b in zip(first.frames, again.frames):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(first.stars, again.stars)
+    pd.testing.assert_frame_equal(first.shifts, again.shifts)
+    assert not np.array_equal(first.frames[0], other.frames[0])
+    assert not np.allclose(first.stars.x.head(10), other.stars.x.head(10))
+
+
+def test_first_frames_do_not_depend_on_n_frames():
+    short = simulate_frame_set(n_frames=2, **SMALL)
+    long = simulate_frame_set(n_frames=4, **SMALL)
+    for a, b in zip(short.frames, long.frames):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(short.stars, long.stars)
+    pd.testing.assert_frame_equal(short.shifts, long.shifts.head(2))
+    assert short.fwhm == long.fwhm[:2]
+    first_two = long.cosmic_rays[long.cosmic_rays.frame.isin(["frame_001", "frame_002"])]
+    pd.testing.assert_frame_equal(short.cosmic_rays, first_two)
+
+
+def test_frames_shifts_and_headers():
+    frame_set = simulate_frame_set(n_frames=4, **SMALL)
+    assert [f.dtype for f in frame_set.frames] == [np.uint16] * 4
+    assert [f.shape for f in frame_set.frames] == [(128, 160)] * 4
+    shifts = frame_set.shifts
+    assert list(shifts.columns) == ["frame", "dy", "dx"]
+    assert list(shifts.frame) == [frame_name(i) for i in range(4)]
+    assert list(shifts.frame) == ["frame_001", "frame_002", "frame_003", "frame_004"]
+    assert (shifts.dy[0], shifts.dx[0]) == (0.0, 0.0)
+    others = shifts[["dy", "dx"]].to_numpy()[1:]
+    assert np.all(np.abs(others) <= 30.0) and np.all(others != np.round(others))
+    assert all(3.2 <= fwhm <= 3.8 for fwhm in frame_set.fwhm)
+    header = frame_set.headers[2]
+    assert header["INSTRUME"] == "stackphot simulator" and header["IMAGETYP"] == "Light Frame"
+    assert (header["EXPTIME"], header["GAIN"], header["RDNOISE"], header["SATURATE"]) == (5.0, 1.5, 10.0, 65535)
+    assert header["DATE-OBS"] == "2024-06-14T22:31:00.000"  # two 30 s cadences after the start
+    assert "seed 13" in str(header["COMMENT"])
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_isolated_star_centroid_and_flux_match_truth(seed):
+    frame_set, stars = isolated_bright_stars(seed)
+    half = 20
+    measured = 0
+    for frame, (_, dy, dx) in zip(frame_set.frames, frame_set.shifts.itertuples(index=False)):
+        image = frame.astype(float) - frame_set.config.bias
+        for star in stars.itertuples():
+            y, x = star.y - dy, star.x - dx
+            iy, ix = round(y), round(x)
+            if not (half <= iy < 128 - half and half <= ix < 160 - half):
+                continue
+            cutout = image[iy - half : iy + half + 1, ix - half : ix + half + 1]
+            cx, cy = centroid_com(cutout)
+            assert abs(ix - half + cx - x) < 0.01
+            assert abs(iy - half + cy - y) < 0.01
+            assert cutout.sum() == pytest.approx(star.flux, rel=0.01)
+            measured += 1
+    assert measured >= 6  # at least one star in every frame
+
+
+def test_pixels_hold_the_integral_of_the_moffat_psf():
+    frame_set, stars = isolated_bright_stars(0)
+    star = stars.iloc[0]
+    for index in (0, 3):
+        _, dy, dx = frame_set.shifts.iloc[index]
+        y, x = star.y - dy, star.x - dx
+        alpha = moffat_alpha(frame_set.fwhm[index], 3.0)
+        peak = star.flux * 2.0 / (math.pi * alpha**2)
+        image = frame_set.frames[index].astype(float) - frame_set.config.bias
+        for py, px in [(0, 0), (1, 0), (1, -2), (-3, 2)]:
+            py, px = round(y) + py, round(x) + px
+            exact, _ = integrate.dblquad(
+                lambda v, u: peak * (1 + ((v - y) ** 2 + (u - x) ** 2) / alpha**2) ** -3.0,
+                px - 0.5,
+                px + 0.5,
+                py - 0.5,
+                py + 0.5,
+            )
+            assert image[py, px] == pytest.approx(exact, rel=0.003, abs=0.5)
+
+
+def test_noise_level_and_fixed_pattern_share_of_variance():
+    frame_set = simulate_frame_set(
+        shape=(256, 256), n_frames=2, n_cluster_stars=0, n_field_stars=0, sky_gradient=0.0, hot_pixel_fraction=0.0,
+        dead_pixel_fraction=0.0, cosmic_rays_per_frame=0,
+    )
+    config = frame_set.config
+    for frame, sky in zip(frame_set.frames, frame_set.sky_levels):
+        values = frame.astype(float)
+        assert values.mean() == pytest.approx(config.bias + sky, abs=0.5)
+        random_part = values - frame_set.fixed_pattern
+        expected = math.sqrt(sky * config.gain + config.read_noise**2) / config.gain  # about 19.5 ADU
+        assert random_part.std() == pytest.approx(expected, rel=0.03)
+        # About a sixth of the pixel-to-pixel variance is fixed to the detector, as on the real camera.
+        assert 0.12 < frame_set.fixed_pattern.var() / values.var() < 0.21
+
+
+def test_fixed_pattern_is_row_banding_identical_in_every_frame():
+    no_stars = {"n_cluster_stars": 0, "n_field_stars": 0}
+    frame_set = simulate_frame_set(n_frames=3, **{**SMALL, **CLEAN, **no_stars, "banding_rms": 8.5})
+    pattern = frame_set.fixed_pattern
+    assert pattern.std() == pytest.approx(8.5, rel=1e-6) and abs(pattern.mean()) < 1e-9
+    assert np.all(pattern == pattern[:, :1])  # constant along each row
+    expected = np.rint(pattern + frame_set.config.bias)
+    for frame in frame_set.frames:
+        np.testing.assert_array_equal(frame, expected)
+
+
+def test_hot_and_dead_pixels_are_fixed_to_the_detector():
+    frame_set = simulate_frame_set(
+        n_frames=3, **{**SMALL, "n_cluster_stars": 0, "n_field_stars": 0, "dead_pixel_fraction": 5e-4}
+    )
+    hot, dead = frame_set.hot_pixels, frame_set.dead_pixels
+    assert hot.sum() == round(5e-4 * 128 * 160) and dead.sum() == round(5e-4 * 128 * 160)
+    assert not np.any(hot & dead)
+    bias, sky = frame_set.config.bias, frame_set.config.sky
+    for frame in frame_set.frames:
+        values = frame.astype(float) - frame_set.fixed_pattern
+        assert np.all(values[hot] > bias + sky + 1000)
+        assert np.all(np.abs(values[dead] - bias) < 5 * 10 / 1.5)  # read noise only, no light
+
+
+def test_cosmic_rays_are_short_bright_and_different_in_each_frame():
+    frame_set = simulate_frame_set(
+        n_frames=3, **{**SMALL, **CLEAN, "n_field_stars": 0, "n_cluster_stars": 0, "cosmic_rays_per_frame": 8}
+    )
+    hits = frame_set.cosmic_rays
+    assert list(hits.columns) == ["frame", "y", "x", "adu"]
+    pixel_sets = [set(zip(group.y, group.x)) for _, group in hits.groupby("frame")]
+    assert len(pixel_sets) == 3 and all(pixel_sets)
+    assert pixel_sets[0] != pixel_sets[1] and pixel_sets[1] != pixel_sets[2]
+    assert hits.adu.between(2000, 20000).all()
+    for index, frame in enumerate(frame_set.frames):
+        own = hits[hits.frame == frame_name(index)]
+        hit = np.zeros(frame.shape, bool)
+        hit[own.y, own.x] = True
+        # Only cosmic rays rise above the bias here, and each track is at most 4 pixels long.
+        assert np.all(frame[hit] >= 100 + 2000) and np.all(frame[~hit] == 100)
+        assert len(own) <= 4 * 8 * 4
+
+
+def test_star_field_follows_the_configured_distributions():
+    frame_set = simulate_frame_set(
+        shape=(256, 256), n_frames=1, n_cluster_stars=4000, n_field_stars=0, cluster_scale_radius=20.0,
+        cluster_max_radius=100.0, noise=False,
+    )
+    stars = frame_set.stars
+    assert len(stars) == 4000 and list(stars.columns) == ["id", "x", "y", "flux"]
+    assert stars.flux.between(300, 3e6).all() and stars.flux.is_monotonic_decreasing
+    # N(>F) ~ F**-0.8: a fraction 10**-0.8 = 0.158 of the stars is 10 times brighter than the faintest.
+    assert (stars.flux > 3000).mean() == pytest.approx(10**-0.8, abs=0.02)
+    # Half of a Plummer cluster (truncated at 5 scale radii) lies within 1.02 scale radii.
+    radius = np.hypot(stars.x - stars.x.median(), stars.y - stars.y.median())
+    assert radius.median() == pytest.approx(20.0 * 1.02, rel=0.06)
+
+
+def test_saturation_clips_at_the_16_bit_top():
+    frame_set = simulate_frame_set(n_frames=1, hot_pixel_fraction=5e-3, **SMALL)
+    frame = frame_set.frames[0]
+    assert frame.max() == 65535
+    assert np.all(frame[frame_set.hot_pixels] > 2000)
+
+
+def test_write_frame_set_round_trip_and_byte_identical(tmp_path):
+    frame_set = simulate_frame_set(n_frames=3, **SMALL)
+    paths = write_frame_set(frame_set, tmp_path / "a")
+    names = ["frame_001.fits", "frame_002.fits", "frame_003.fits", "truth_shifts.csv", "truth_stars.csv"]
+    assert [p.name for p in paths] == names
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in paths)  # no temporary left
+
+    for path, frame in zip(paths, frame_set.frames):
+        with fits.open(path, do_not_scale_image_data=True) as hdul:
+            assert hdul[0].header["BITPIX"] == 16 and hdul[0].header["BZERO"] == 32768
+            assert hdul[0].header["BSCALE"] == 1 and "DATE" not in hdul[0].header and "CHECKSUM" not in hdul[0].header
+        data, header = fits.getdata(path, header=True)
+        assert data.dtype == np.uint16
+        np.testing.assert_array_equal(data, frame)
+        assert header["OBJECT"] == "M13" and header["GAIN"] == 1.5
+
+    shifts = pd.read_csv(tmp_path / "a" / "truth_shifts.csv")
+    stars = pd.read_csv(tmp_path / "a" / "truth_stars.csv")
+    assert list(shifts.columns) == ["frame", "dy", "dx"] and len(shifts) == 3
+    assert list(stars.columns) == ["id", "x", "y", "flux"] and len(stars) == len(frame_set.stars)
+    np.testing.assert_array_equal(shifts[["dy", "dx"]], frame_set.shifts[["dy", "dx"]])
+    np.testing.assert_allclose(stars[["x", "y", "flux"]], frame_set.stars[["x", "y", "flux"]], rtol=0, atol=5e-7)
+
+    again = write_frame_set(simulate_frame_set(n_frames=3, **SMALL), tmp_path / "b")
+    for a, b in zip(paths, again):
+        assert a.read_bytes() == b.read_bytes()
+
+
+def test_write_frame_set_refuses_to_overwrite_unless_asked(tmp_path):
+    frame_set = simulate_frame_set(n_frames=1, **SMALL)
+    (first, *_) = write_frame_set(frame_set, tmp_path)
+    before = first.read_bytes()
+    with pytest.raises(FileExistsError, match="frame_001.fits"):
+        write_frame_set(frame_set, tmp_path)
+    write_frame_set(frame_set, tmp_path, overwrite=True)
+    assert first.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame_001.fits", "truth_shifts.csv", "truth_stars.csv"]
+
+
+def test_interrupted_write_leaves_no_file_under_a_final_name(tmp_path, monkeypatch):
+    frame_set = simulate_frame_set(n_frames=2, **SMALL)
+    real_writeto = fits.PrimaryHDU.writeto
+    calls = []
+
+    def write_half_then_die(hdu, handle, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            handle.write(b"SIMPLE  =                    T")
+            raise KeyboardInterrupt
+        real_writeto(hdu, handle, **kwargs)
+
+    monkeypatch.setattr(fits.PrimaryHDU, "writeto", write_half_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        write_frame_set(frame_set, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frame_001.fits"]
+
+
+def test_from_mapping():
+    config = SimulationConfig.from_mapping({"shape": [64, 80], "fwhm_range": [3, 4], "n_frames": 2})
+    assert config.shape == (64, 80) and config.fwhm_range == (3.0, 4.0) and config.n_frames == 2
+    assert SimulationConfig.from_mapping({}) == SimulationConfig()
+    unquoted_yaml_time = SimulationConfig.from_mapping({"start_time": datetime.datetime(2024, 7, 1, 23, 0)})
+    assert unquoted_yaml_time.start_time == "2024-07-01T23:00:00"
+    with pytest.raises(ValueError, match="bogus"):
+        SimulationConfig.from_mapping({"bogus": 1, "seed": 1})
+    with pytest.raises(ValueError, match="fwhm_range"):
+        SimulationConfig.from_mapping({"fwhm_range": [4, 3]})
+    with pytest.raises(ValueError, match="nosuch"):
+        simulate_frame_set(nosuch=3)
+
+
+def test_module_does_not_import_snakemake():
+    assert "snakemake" not in Path(simulate.__file__).read_text()

@@ -1,0 +1,143 @@
+"""End to end: the workflow on a small synthetic frame set with known truth, through Snakemake."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from astropy.io import fits
+
+from stackphot.simulate import SimulationConfig, simulate_frame_set
+from workflow_helpers import run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+SIMULATION = {"shape": [300, 360], "n_frames": 5, "seed": 5, "n_cluster_stars": 500, "n_field_stars": 250,
+              "cluster_scale_radius": 50.0, "cluster_max_radius": 200.0, "cosmic_rays_per_frame": 25.0,
+              "max_offset": 20.0}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("workflow")
+    (work / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "stack": {"method": "sigma_clip"}}
+    run_snakemake(work, config)
+    clipped = fits.getdata(work / "results/tiny/stack.fits")
+    config["stack"]["method"] = "sum"
+    rerun = run_snakemake(work, config)
+    return {"work": work, "results": work / "results/tiny", "sigma_clip": clipped,
+            "sum": fits.getdata(work / "results/tiny/stack.fits"), "rerun_log": rerun.stderr,
+            "truth": simulate_frame_set(SimulationConfig.from_mapping(SIMULATION))}
+
+
+def test_every_product_is_written(run):
+    results = run["results"]
+    for name in ("frames.csv", "shifts.csv", "aligned_cube.fits", "stack.fits", "registration_accuracy.csv",
+                 "register/reference.fits"):
+        assert (results / name).is_file(), name
+    for frame in ("frame_001", "frame_005"):
+        for stage in ("ingest/{}.fits", "background/{}.sub.fits", "background/{}.sky.fits", "register/{}.csv",
+                      "aligned/{}.fits"):
+            assert (results / stage.format(frame)).is_file()
+    frames = pd.read_csv(results / "frames.csv")
+    assert list(frames.frame) == [f"frame_00{i}" for i in range(1, 6)]
+    assert (frames.exptime == 5.0).all() and (frames.gain == 1.5).all()
+
+
+def test_changing_the_stack_method_reruns_only_the_stack(run):
+    assert "stack_frames" in run["rerun_log"]
+    for rule in ("ingest_frame", "subtract_background", "measure_shift", "align_frame", "build_cube"):
+        assert f"rule {rule}" not in run["rerun_log"] and f"\n{rule} " not in run["rerun_log"]
+
+
+def test_shifts_match_the_truth(run):
+    shifts = pd.read_csv(run["results"] / "shifts.csv")
+    assert list(shifts.columns[:3]) == ["frame", "dy", "dx"]
+    accuracy = pd.read_csv(run["results"] / "registration_accuracy.csv")
+    rms = np.sqrt((accuracy.error_dy**2 + accuracy.error_dx**2).mean())
+    print(f"workflow shift error RMS {rms:.4f} px")
+    assert rms < 0.05
+    assert (shifts.correlation > 0.5).all()
+
+
+def test_uncovered_pixels_are_nan_and_counted(run):
+    truth = run["truth"].shifts
+    with fits.open(run["results"] / "aligned_cube.fits") as cube, fits.open(run["results"] / "stack.fits") as stack:
+        data = cube[0].data
+        assert data.shape == (5, 300, 360)
+        for plane, (dy, dx) in zip(data, truth[["dy", "dx"]].to_numpy()):
+            # Shifted right by dx > 0, the first columns have no data: NaN, not zero.
+            edge = plane[:, : int(np.floor(dx))] if dx >= 1 else plane[:, int(np.ceil(dx)) :] if dx <= -1 else None
+            if edge is not None:
+                assert np.isnan(edge).all()
+        coverage = stack["COVERAGE"].data
+        np.testing.assert_array_equal(coverage, np.isfinite(data).sum(axis=0))
+        assert coverage.max() == 5 and (coverage == 0).mean() < 1e-3
+        assert np.array_equal(np.isnan(stack[0].data), coverage == 0)
+
+
+def test_stack_header_tells_how_it_was_made(run):
+    header = fits.getheader(run["results"] / "stack.fits")
+    assert header["NCOMBINE"] == 5 and header["STACKMTH"] == "sum"
+    assert header["TEXPTIME"] == 25.0 and header["EXPTIME"] == 25.0
+    assert header["BUNIT"] == "adu" and header["DATE-OBS"].startswith("2024-06-14T22:30:00")
+    history = "\n".join(header["HISTORY"])
+    for i in range(1, 6):
+        assert f"input frame_00{i}.fits" in history
+    assert "shift frame_002.fits: dy" in history and "software: stackphot" in history and "photutils" in history
+    assert any("Stack of 5 frames" in line for line in header["COMMENT"])
+    assert all(len(card.image) == 80 for card in header.cards)
+
+
+def isolated_bright_stars(stars, shape, *, margin=25, separation=12.0):
+    """Unsaturated bright stars far from the edges and from any other star of note."""
+    inside = stars[(stars.x > margin) & (stars.x < shape[1] - margin) & (stars.y > margin) & (stars.y < shape[0] - margin)]
+    chosen = []
+    for star in inside[(inside.flux > 3e3) & (inside.flux < 1.5e5)].itertuples():
+        distance = np.hypot(stars.x - star.x, stars.y - star.y)
+        if not ((distance > 0) & (distance < separation) & (stars.flux > 0.02 * star.flux)).any():
+            chosen.append((star.x, star.y))
+    return np.array(chosen)
+
+
+def median_fwhm(image, positions):
+    from photutils.psf import fit_fwhm
+
+    return float(np.median(fit_fwhm(np.nan_to_num(image), xypos=positions, fit_shape=9)))
+
+
+def test_stacking_keeps_stars_sharp(run):
+    truth = run["truth"]
+    positions = isolated_bright_stars(truth.stars, SIMULATION["shape"])
+    assert len(positions) >= 10
+    stack_fwhm = median_fwhm(run["sigma_clip"], positions)
+    single = []
+    for frame, (dy, dx) in zip(truth.shifts.frame, truth.shifts[["dy", "dx"]].to_numpy()):
+        data = fits.getdata(run["results"] / "background" / f"{frame}.sub.fits")
+        single.append(median_fwhm(data, positions - [dx, dy]))  # the stars where this frame saw them
+    print(f"FWHM: stack {stack_fwhm:.3f} px, single frames {np.round(single, 3)} (truth {np.round(truth.fwhm, 3)})")
+    assert stack_fwhm == pytest.approx(np.median(single), rel=0.05)
+
+
+def test_sigma_clip_removes_the_cosmic_rays_that_sum_keeps(run):
+    truth = run["truth"]
+    rays = truth.cosmic_rays.merge(truth.shifts, on="frame")
+    ny, nx = SIMULATION["shape"]
+    y = np.round(rays.y + rays.dy).astype(int)
+    x = np.round(rays.x + rays.dx).astype(int)
+    inside = (y >= 2) & (y < ny - 2) & (x >= 2) & (x < nx - 2)
+    y, x, adu = y[inside], x[inside], rays.adu[inside].to_numpy()
+    assert len(adu) > 50
+    mean_of_sum = run["sum"][y, x] / 5
+    clipped = run["sigma_clip"][y, x]
+    # sum keeps each ray: a fifth of its charge (spread a little by the interpolation) stays in the pixel.
+    kept = mean_of_sum - clipped > 0.2 * adu / 5
+    print(f"cosmic-ray pixels: {kept.mean():.1%} of {len(adu)} kept by sum")
+    assert kept.mean() > 0.95
+    with fits.open(run["results"] / "stack.fits") as stack:
+        error = stack["ERR"].data[y, x] * np.sqrt(5)  # one frame's error from the sum's
+    with fits.open(run["results"] / "aligned_cube.fits") as cube:
+        median = np.nanmedian(cube[0].data[:, y, x], axis=0)
+    clean = np.abs(clipped - median) < 5 * error / 5
+    print(f"cosmic-ray pixels: {clean.mean():.1%} clean in the sigma_clip stack")
+    assert clean.mean() > 0.95

@@ -1,0 +1,25 @@
+"""Running the workflow through Snakemake from tests, in a folder of its own."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_snakemake(workdir, config: dict, *extra: str, expect_success: bool = True) -> subprocess.CompletedProcess:
+    """Write ``config`` as the folder's config.yaml and run the workflow there with 2 cores."""
+    workdir = Path(workdir)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--cores", "2", *extra],
+        capture_output=True, text=True, env=env,
+    )
+    if expect_success and result.returncode != 0:
+        raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
+    return result

@@ -1,0 +1,71 @@
+rule prepare_reference:
+    """Reduce the reference frame to the light of its sources, the image every frame is correlated with."""
+    input:
+        frame=reference_frame("results/{dataset}/background/{frame}.sub.fits"),
+    output:
+        prepared="results/{dataset}/register/reference.fits",
+    log:
+        "logs/{dataset}/prepare_reference.log",
+    benchmark:
+        "benchmarks/{dataset}/prepare_reference.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
+        threshold=lookup(dpath="register/threshold", within=config),
+        crop=lookup(dpath="register/crop", within=config),
+    script:
+        "../../scripts/prepare_reference.py"
+
+
+rule measure_shift:
+    """Cross-correlate one frame with the reference: its subpixel shift and quality figures."""
+    input:
+        frame="results/{dataset}/background/{frame}.sub.fits",
+        reference="results/{dataset}/register/reference.fits",
+    output:
+        shift="results/{dataset}/register/{frame}.csv",
+    log:
+        "logs/{dataset}/measure_shift/{frame}.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_shift/{frame}.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
+        threshold=lookup(dpath="register/threshold", within=config),
+        crop=lookup(dpath="register/crop", within=config),
+        upsample_factor=lookup(dpath="register/upsample_factor", within=config),
+    script:
+        "../../scripts/measure_shift.py"
+
+
+rule collect_shifts:
+    """All frames' shifts in one table: frame, dy, dx (the shift to apply) and quality columns."""
+    input:
+        shifts=per_frame("results/{dataset}/register/{frame}.csv"),
+    output:
+        table="results/{dataset}/shifts.csv",
+    log:
+        "logs/{dataset}/collect_shifts.log",
+    conda:
+        "../../envs/stackphot.yaml"
+    localrule: True
+    script:
+        "../../scripts/collect_shifts.py"
+
+
+rule assess_registration:
+    """For a simulated dataset: measured shifts against the true ones."""
+    input:
+        shifts="results/{dataset}/shifts.csv",
+        truth="data/{dataset}/truth_shifts.csv",
+    output:
+        table="results/{dataset}/registration_accuracy.csv",
+    log:
+        "logs/{dataset}/assess_registration.log",
+    conda:
+        "../../envs/stackphot.yaml"
+    localrule: True
+    script:
+        "../../scripts/assess_registration.py"

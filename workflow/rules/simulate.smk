@@ -1,0 +1,23 @@
+"""The synthetic datasets: frames made by stackphot.simulate from a spec in data/, with their truth."""
+
+for _name, _dataset in DATASETS.items():
+    if _dataset.simulate is None:
+        continue
+
+    rule:
+        name:
+            f"simulate_{_name}"
+        input:
+            spec=str(_dataset.simulate),
+        output:
+            frames=[str(path) for path in _dataset.frames.values()],
+            shifts=f"data/{_name}/truth_shifts.csv",
+            stars=f"data/{_name}/truth_stars.csv",
+        log:
+            f"logs/{_name}/simulate.log",
+        benchmark:
+            f"benchmarks/{_name}/simulate.tsv"
+        conda:
+            "../../envs/stackphot.yaml"
+        script:
+            "../../scripts/simulate_frames.py"

@@ -1,0 +1,22 @@
+rule stack_frames:
+    """Combine the aligned cube in memory-bounded blocks into the stacked FITS with its provenance."""
+    input:
+        cube="results/{dataset}/aligned_cube.fits",
+        shifts="results/{dataset}/shifts.csv",
+        frames="results/{dataset}/frames.csv",
+        reference=reference_frame("results/{dataset}/ingest/{frame}.fits"),
+    output:
+        stack="results/{dataset}/stack.fits",
+    log:
+        "logs/{dataset}/stack_frames.log",
+    benchmark:
+        "benchmarks/{dataset}/stack_frames.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        method=lookup(dpath="stack/method", within=config),
+        sigma=lookup(dpath="stack/sigma", within=config),
+        maxiters=lookup(dpath="stack/maxiters", within=config),
+        memory_mb=lookup(dpath="stack/memory_mb", within=config),
+    script:
+        "../../scripts/stack_frames.py"
