@@ -117,12 +117,16 @@ def estimate_background(
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
-    if mask_sources:
-        bad |= source_mask(data, mask=bad, box_size=box_size)
+    masked = bad | source_mask(data, mask=bad, box_size=box_size) if mask_sources else bad
     if method == "constant":
-        _, median, std = sigma_clipped_stats(data, mask=bad, sigma=sigma, maxiters=10)
+        _, median, std = sigma_clipped_stats(data, mask=masked, sigma=sigma, maxiters=10)
         return Background(np.full(data.shape, median, np.float32), np.full(data.shape, std, np.float32), method)
-    mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
+    try:
+        mesh = _mesh(data, masked, box_size=box_size, filter_size=filter_size, sigma=sigma)
+    except ValueError:
+        # A crowded field can leave no box with enough unmasked sky: sigma clipping alone must do.
+        warnings.warn("sources cover too much of the frame to mask them; relying on sigma clipping", stacklevel=2)
+        mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
     return Background(
         mesh.background.astype(np.float32), mesh.background_rms.astype(np.float32), method, box_size=box_size
     )
