@@ -1,8 +1,24 @@
 """Helpers shared by the rules: which datasets and frames there are, and where their files live."""
 
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
 from stackphot.datasets import resolve_datasets
 
 
+def validate_config():
+    """Check the config against the schema (filling in defaults); on error, say what is wrong in a few lines."""
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as error:
+        # Snakemake appends the whole schema to the message; the first lines name the key and the problem.
+        lines = [line for line in str(error).splitlines() if line.strip()]
+        where = next((line for line in lines if line.startswith("Failed validating")), "")
+        problem = next((line for line in lines if line.startswith("ValidationError")), lines[0])
+        raise WorkflowError(f"invalid configuration: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})") from None
+
+
+validate_config()
 DATASETS = resolve_datasets(config)
 
 

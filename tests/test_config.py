@@ -1,0 +1,55 @@
+"""The configuration: validated by the schema before any job runs; the default DAG lists without error."""
+
+import shutil
+
+import pytest
+import yaml
+
+from workflow_helpers import ROOT, run_snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+def default_config():
+    return yaml.safe_load((ROOT / "config.yaml").read_text())
+
+
+def test_dry_run_of_the_default_config_lists_the_whole_dag(tmp_path):
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    result = run_snakemake(tmp_path, default_config(), "-n")
+    for rule in ("simulate_m13sim", "ingest_frame", "subtract_background", "prepare_reference", "measure_shift",
+                 "collect_shifts", "align_frame", "build_cube", "stack_frames", "assess_registration"):
+        assert rule in result.stdout, rule
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"stack": {"methd": "mean"}}, ["methd"]),
+        ({"register": {"upsample_factor": "ten"}}, ["ten", "integer"]),
+        ({"background": {"method": "spline"}}, ["spline"]),
+        ({"colour": "blue"}, ["colour"]),
+    ],
+)
+def test_a_wrong_key_type_or_value_stops_the_run_with_a_message_naming_it(tmp_path, change, words):
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    config = default_config()
+    for key, value in change.items():
+        if isinstance(value, dict) and isinstance(config.get(key), dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    result = run_snakemake(tmp_path, config, "-n", expect_success=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "validat" in message.lower()
+    for word in words:
+        assert word in message
+
+
+def test_a_dataset_name_cannot_leave_results(tmp_path):
+    (tmp_path / "frames").mkdir()
+    result = run_snakemake(tmp_path, {"datasets": {"../escape": {"path": "frames"}}}, "-n", expect_success=False)
+    assert result.returncode != 0
+    assert "../escape" in result.stdout + result.stderr

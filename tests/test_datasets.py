@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from stackphot.datasets import DatasetError, resolve_datasets
+from stackphot.io import FrameError
+
+
+@pytest.fixture
+def frames_dir(tmp_path):
+    folder = tmp_path / "night1"
+    folder.mkdir()
+    for name in ("b.fits", "a.fits.gz", "c.fit"):
+        fits.PrimaryHDU(np.ones((4, 4), np.float32)).writeto(folder / name)
+    return folder
+
+
+def test_data_shortcut_replaces_the_datasets_and_is_named_after_the_folder(frames_dir, tmp_path):
+    spec = tmp_path / "sim.yaml"
+    spec.write_text("n_frames: 3\n")
+    datasets = resolve_datasets({"datasets": {"sim": {"simulate": str(spec)}}, "data": str(frames_dir)})
+    assert list(datasets) == ["night1"]
+    night = datasets["night1"]
+    assert night.frame_names == ["a", "b", "c"] and night.reference == "a"
+    assert night.frames["a"].name == "a.fits.gz"
+
+
+def test_simulated_dataset_names_its_frames_without_simulating(tmp_path):
+    spec = tmp_path / "sim.yaml"
+    spec.write_text("n_frames: 3\nseed: 2\n")
+    dataset = resolve_datasets({"datasets": {"sim": {"simulate": str(spec)}}}, data_root="data")["sim"]
+    assert dataset.frame_names == ["frame_001", "frame_002", "frame_003"]
+    assert str(dataset.frames["frame_002"]) == "data/sim/frame_002.fits"
+    assert dataset.simulate == spec
+
+
+def test_reference_can_be_chosen_and_must_exist(frames_dir):
+    config = {"datasets": {"n": {"path": str(frames_dir), "reference": "c"}}}
+    assert resolve_datasets(config)["n"].reference == "c"
+    config["datasets"]["n"]["reference"] = "zz"
+    with pytest.raises(DatasetError, match="'zz' is not one of its frames"):
+        resolve_datasets(config)
+
+
+@pytest.mark.parametrize("name", ["../up", ".hidden", "a/b", ""])
+def test_dataset_names_that_could_leave_results_are_refused(frames_dir, name):
+    with pytest.raises(DatasetError, match="not allowed"):
+        resolve_datasets({"datasets": {name: {"path": str(frames_dir)}}})
+
+
+def test_empty_or_missing_folders_are_named(tmp_path):
+    with pytest.raises(FrameError, match="holds no FITS frame"):
+        resolve_datasets({"data": str(tmp_path)})
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        resolve_datasets({"data": str(tmp_path / "missing")})
+    with pytest.raises(DatasetError, match="no dataset configured"):
+        resolve_datasets({"datasets": {}})
