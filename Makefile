@@ -12,8 +12,13 @@ CORES ?= 2
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
 
-test: $(INSTALLED)
+test: lint
 	$(BIN)/pytest -n $(CORES) -q
+
+# Snakemake's own linter and formatter: the workflow follows the catalog's conventions.
+lint: $(INSTALLED)
+	$(BIN)/snakefmt --check Snakefile workflow/
+	$(BIN)/snakemake --lint
 
 $(INSTALLED): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -3,6 +3,7 @@
 from functools import partial
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from astropy.io import fits
 
@@ -13,8 +14,12 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def plane(path, extension):
-    return fits.getdata(path, extension)
+def plane(path, extension, coverage=None):
+    """One aligned frame's data (counting its covered pixels into ``coverage``) or error plane."""
+    data = fits.getdata(path, extension)
+    if coverage is not None:
+        coverage += np.isfinite(data)
+    return data
 
 
 def main(smk, log):
@@ -24,14 +29,17 @@ def main(smk, log):
     header["BUNIT"] = fits.getheader(frames[0]).get("BUNIT", "adu")
     header["NFRAMES"] = (len(frames), "planes along axis 3, in frames-table order")
     add_cards(header, "COMMENT", ["Aligned, background-subtracted frames; NaN: not covered by that frame.",
-                                  "Extension ERR: one-sigma errors of the same planes."])
+                                  "Extension ERR: one-sigma errors of the same planes; COVERAGE: frames per pixel."])
     add_cards(header, "HISTORY", [f"plane {i + 1}: {row.frame} shifted by ({row.dy:.3f}, {row.dx:.3f}) px"
                                   for i, row in enumerate(shifts.itertuples())])
+    shape = fits.getdata(frames[0]).shape
+    coverage = np.zeros(shape, np.int16)
     write_cube(
         smk.output.cube,
-        [partial(plane, path, "PRIMARY") for path in frames],
+        [partial(plane, path, "PRIMARY", coverage) for path in frames],
         header=header,
         extensions=[("ERR", [partial(plane, path, "ERR") for path in frames])],
+        images=[("COVERAGE", lambda: coverage)],
     )
     log.info("cube of %d frames written", len(frames))
 

@@ -118,9 +118,11 @@ def test_write_image_round_trip_leaves_no_partial_file(tmp_path):
 def test_write_cube_streams_planes(tmp_path, rng):
     planes = [rng.normal(size=(5, 7)).astype(np.float32) for _ in range(3)]
     path = write_cube(tmp_path / "cube.fits", [lambda p=p: p for p in planes],
-                      header=fits.Header({"BUNIT": "adu"}), extensions=[("ERR", [lambda p=p: 2 * p for p in planes])])
+                      header=fits.Header({"BUNIT": "adu"}), extensions=[("ERR", [lambda p=p: 2 * p for p in planes])],
+                      images=[("COVERAGE", lambda: np.full((5, 7), 3, np.int16))])
     with fits.open(path) as hdul:
         np.testing.assert_array_equal(hdul[0].data, np.stack(planes))
         np.testing.assert_array_equal(hdul["ERR"].data, 2 * np.stack(planes))
         assert hdul[0].header["BUNIT"] == "adu"
+        assert hdul["COVERAGE"].header["BITPIX"] == 16 and (hdul["COVERAGE"].data == 3).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.fits"]

@@ -72,6 +72,7 @@ def test_uncovered_pixels_are_nan_and_counted(run):
                 assert np.isnan(edge).all()
         coverage = stack["COVERAGE"].data
         np.testing.assert_array_equal(coverage, np.isfinite(data).sum(axis=0))
+        np.testing.assert_array_equal(cube["COVERAGE"].data, coverage)
         assert coverage.max() == 5 and (coverage == 0).mean() < 1e-3
         assert np.array_equal(np.isnan(stack[0].data), coverage == 0)
 

@@ -228,12 +228,14 @@ def _cube_header(first_card: tuple, shape, dtype, header=None, name=None) -> fit
     return structural
 
 
-def write_cube(path, planes, *, header=None, extensions=()) -> Path:
+def write_cube(path, planes, *, header=None, extensions=(), images=()) -> Path:
     """Write a data cube one plane at a time, so the whole cube is never held in memory.
 
     ``planes`` is a sequence of zero-argument callables each returning one (ny, nx) float32 plane (so a
     plane is read only when written); ``extensions`` are ``(name, planes)`` pairs written as further cubes
-    of the same shape. The file appears under its name only once complete.
+    of the same shape; ``images`` are ``(name, callable)`` pairs of 2D images appended last, called after
+    the cubes are written (so they can summarise what was streamed). The file appears under its name only
+    once complete.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -253,6 +255,8 @@ def write_cube(path, planes, *, header=None, extensions=()) -> Path:
                     raise ValueError(f"{path}: plane shape {plane.shape} differs from {first.shape}")
                 stream.write(plane)
             stream.close()
+        for name, make in images:
+            fits.append(temporary, np.asarray(make()), header=fits.Header([("EXTNAME", name)]))
         _publish(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -18,7 +18,7 @@ rule align_frame:
 
 
 rule build_cube:
-    """Stream the aligned frames into one cube (data and error planes), one plane at a time."""
+    """Stream the aligned frames into one cube (data and error planes) with a coverage count."""
     input:
         frames=per_frame("results/{dataset}/aligned/{frame}.fits"),
         shifts="results/{dataset}/shifts.csv",

@@ -13,9 +13,15 @@ def validate_config():
     except WorkflowError as error:
         # Snakemake appends the whole schema to the message; the first lines name the key and the problem.
         lines = [line for line in str(error).splitlines() if line.strip()]
-        where = next((line for line in lines if line.startswith("Failed validating")), "")
-        problem = next((line for line in lines if line.startswith("ValidationError")), lines[0])
-        raise WorkflowError(f"invalid configuration: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})") from None
+        where = next(
+            (line for line in lines if line.startswith("Failed validating")), ""
+        )
+        problem = next(
+            (line for line in lines if line.startswith("ValidationError")), lines[0]
+        )
+        raise WorkflowError(
+            f"invalid configuration: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})"
+        ) from None
 
 
 validate_config()
@@ -40,7 +46,9 @@ def per_frame(pattern):
     """Input function: ``pattern`` expanded over every frame of the wildcards' dataset."""
 
     def expand_frames(wildcards):
-        return expand(pattern, dataset=wildcards.dataset, frame=dataset_frames(wildcards))
+        return expand(
+            pattern, dataset=wildcards.dataset, frame=dataset_frames(wildcards)
+        )
 
     return expand_frames
 
@@ -49,7 +57,9 @@ def reference_frame(pattern):
     """Input function: ``pattern`` for the reference frame of the wildcards' dataset."""
 
     def reference_file(wildcards):
-        return pattern.format(dataset=wildcards.dataset, frame=DATASETS[wildcards.dataset].reference)
+        return pattern.format(
+            dataset=wildcards.dataset, frame=DATASETS[wildcards.dataset].reference
+        )
 
     return reference_file
 

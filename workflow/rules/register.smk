@@ -48,9 +48,9 @@ rule collect_shifts:
         table="results/{dataset}/shifts.csv",
     log:
         "logs/{dataset}/collect_shifts.log",
+    localrule: True
     conda:
         "../../envs/stackphot.yaml"
-    localrule: True
     script:
         "../../scripts/collect_shifts.py"
 
@@ -64,8 +64,8 @@ rule assess_registration:
         table="results/{dataset}/registration_accuracy.csv",
     log:
         "logs/{dataset}/assess_registration.log",
+    localrule: True
     conda:
         "../../envs/stackphot.yaml"
-    localrule: True
     script:
         "../../scripts/assess_registration.py"
