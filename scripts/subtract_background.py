@@ -19,6 +19,7 @@ def main(smk, log):
         box_size=smk.params.box_size,
         filter_size=smk.params.filter_size,
         sigma=smk.params.sigma,
+        destripe_rows=smk.params.destripe,
     )
     log.info("%s", sky.describe())
     subtracted = data - sky.map

@@ -67,3 +67,16 @@ def test_a_field_too_crowded_to_mask_falls_back_to_clipping(rng):
         background = estimate_background(image, method="mesh", box_size=64)
     assert np.all(np.isfinite(background.map))
     assert background.level == pytest.approx(100.0, abs=15)  # crowded: the unresolved wings lift it
+
+
+def test_row_banding_is_removed_when_asked(rng):
+    shape = (200, 256)
+    sky, image = tilted_sky(shape, rng)
+    banding = np.repeat(rng.normal(0, 4.0, shape[0])[:, None], shape[1], axis=1)
+    star = gaussian_star(shape, 100.0, 128.0, flux=3e4, sigma=2.0)
+    plain = estimate_background(image + banding + star, method="mesh", box_size=32)
+    striped = estimate_background(image + banding + star, method="mesh", box_size=32, destripe_rows=True)
+    inner = (slice(32, -32), slice(32, -32))
+    assert np.std((plain.map - sky - banding)[inner]) > 3.0  # the mesh cannot follow rows
+    assert np.std((striped.map - sky - banding)[inner]) < 0.5  # a tenth of the pixel noise
+    assert "row offsets" in striped.describe()

@@ -21,6 +21,7 @@ class Background:
     rms: np.ndarray
     method: str
     box_size: int | None = None
+    destriped: bool = False
 
     @property
     def level(self) -> float:
@@ -32,6 +33,8 @@ class Background:
 
     def describe(self) -> str:
         how = "sigma-clipped median" if self.method == "constant" else f"Background2D mesh, box {self.box_size} px"
+        if self.destriped:
+            how += ", plus row offsets"
         return f"background: {how}; median sky {self.level:.3f}, median rms {self.rms_median:.3f}"
 
 
@@ -90,6 +93,7 @@ def estimate_background(
     filter_size: int = 3,
     sigma: float = 3.0,
     mask_sources: bool = True,
+    destripe_rows: bool = False,
 ) -> Background:
     """Estimate the sky under a frame.
 
@@ -105,6 +109,9 @@ def estimate_background(
         Pixels to ignore (bad pixels). Sources are masked in addition when ``mask_sources``.
     box_size, filter_size, sigma
         Mesh box (px), median filter (boxes), and the sigma-clipping threshold.
+    destripe_rows : bool
+        Add each row's sigma-clipped median offset from the model to the map (sources masked): row
+        banding fixed to the readout is far narrower than any mesh box.
 
     Returns
     -------
@@ -117,19 +124,34 @@ def estimate_background(
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
-    masked = bad | source_mask(data, mask=bad, box_size=box_size) if mask_sources else bad
+    unstriped = data
+    if destripe_rows:  # banding would otherwise be found as sources, whole rows at a time
+        rough = _mesh(data, bad, box_size=min(box_size, *data.shape), filter_size=1, sigma=sigma).background
+        unstriped = data - row_offsets(data - rough, mask=bad, sigma=sigma)[:, None]
+    masked = bad | source_mask(unstriped, mask=bad, box_size=box_size) if mask_sources else bad
     if method == "constant":
         _, median, std = sigma_clipped_stats(data, mask=masked, sigma=sigma, maxiters=10)
-        return Background(np.full(data.shape, median, np.float32), np.full(data.shape, std, np.float32), method)
-    try:
-        mesh = _mesh(data, masked, box_size=box_size, filter_size=filter_size, sigma=sigma)
-    except ValueError:
-        # A crowded field can leave no box with enough unmasked sky: sigma clipping alone must do.
-        warnings.warn("sources cover too much of the frame to mask them; relying on sigma clipping", stacklevel=2)
-        mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
-    return Background(
-        mesh.background.astype(np.float32), mesh.background_rms.astype(np.float32), method, box_size=box_size
-    )
+        sky, rms = np.full(data.shape, median, np.float32), np.full(data.shape, std, np.float32)
+    else:
+        try:
+            mesh = _mesh(data, masked, box_size=box_size, filter_size=filter_size, sigma=sigma)
+        except ValueError:
+            # A crowded field can leave no box with enough unmasked sky: sigma clipping alone must do.
+            warnings.warn("sources cover too much of the frame to mask them; relying on sigma clipping", stacklevel=2)
+            mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
+        sky, rms = mesh.background.astype(np.float32), mesh.background_rms.astype(np.float32)
+    if destripe_rows:
+        sky = sky + row_offsets(data - sky, mask=masked, sigma=sigma)[:, None]
+    return Background(sky, rms, method, box_size=box_size if method == "mesh" else None, destriped=destripe_rows)
+
+
+def row_offsets(residual, *, mask, sigma: float = 3.0) -> np.ndarray:
+    """Sigma-clipped median of each row of a sky-subtracted frame (0 for rows with no unmasked pixel)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)  # fully masked rows
+        warnings.simplefilter("ignore", RuntimeWarning)
+        _, medians, _ = sigma_clipped_stats(residual, mask=mask, sigma=sigma, maxiters=5, axis=1)
+    return np.nan_to_num(np.asarray(medians, dtype=np.float32))
 
 
 def subtracted_error(subtracted, background: Background, *, gain: float) -> np.ndarray:

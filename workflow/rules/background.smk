@@ -16,5 +16,6 @@ rule subtract_background:
         box_size=lookup(dpath="background/box_size", within=config),
         filter_size=lookup(dpath="background/filter_size", within=config),
         sigma=lookup(dpath="background/sigma", within=config),
+        destripe=lookup(dpath="background/destripe", within=config),
     script:
         "../../scripts/subtract_background.py"
