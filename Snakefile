@@ -15,6 +15,8 @@ include: "workflow/rules/background.smk"
 include: "workflow/rules/register.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/stack.smk"
+include: "workflow/rules/detect.smk"
+include: "workflow/rules/photometry.smk"
 
 
 rule all:

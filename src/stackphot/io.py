@@ -278,3 +278,36 @@ def read_image(path, *extensions: str):
                 raise FrameError(path, f"has no {name} extension; was it written by stackphot?")
             found[name] = np.asarray(hdul[name].data)
     return data, header, found
+
+
+def write_ecsv(path, table, *, units=None, meta=None) -> Path:
+    """Write a pandas DataFrame as ECSV with units and metadata, atomically (astropy Table reads it back)."""
+    from astropy.table import Table
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = Table.from_pandas(table)
+    for column, unit in (units or {}).items():
+        if column in out.colnames:
+            out[column].unit = unit
+    out.meta.update(meta or {})
+    temporary = path.with_name(f".{path.name}.part")
+    try:
+        out.write(temporary, format="ascii.ecsv", overwrite=True)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def celestial_wcs(header):
+    """The header's celestial WCS, or None when it has none (astropy's notes on fixing cards silenced)."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(header)
+    return wcs.celestial if wcs.has_celestial else None

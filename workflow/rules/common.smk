@@ -73,9 +73,28 @@ def all_products():
                 "results/{dataset}/shifts.csv",
                 "results/{dataset}/aligned_cube.fits",
                 "results/{dataset}/stack.fits",
+                "results/{dataset}/catalog.csv",
+                "results/{dataset}/catalog.ecsv",
+                "results/{dataset}/photometry.csv",
+                "results/{dataset}/photometry.ecsv",
+                "results/{dataset}/curve_of_growth.csv",
+                "results/{dataset}/curve_of_growth.png",
             ],
             dataset=name,
         )
+        products += expand(
+            "results/{dataset}/frames/{frame}.photometry.{ext}",
+            dataset=name,
+            frame=[f for f in config["detect"]["frames"] if f in dataset.frames],
+            ext=["csv", "ecsv"],
+        )
+        sky = config["photometry"]["sky"]
+        if sky["targets"] or sky["targets_file"]:
+            products += expand(
+                "results/{dataset}/sky_photometry.{ext}",
+                dataset=name,
+                ext=["csv", "ecsv"],
+            )
         if dataset.simulate is not None:
             products.append(f"results/{name}/registration_accuracy.csv")
     return products

@@ -1,0 +1,70 @@
+rule measure_photometry:
+    """Aperture photometry of the catalogue on the stack: several radii, local annulus background, errors, flags."""
+    input:
+        image="results/{dataset}/stack.fits",
+        catalog="results/{dataset}/catalog.csv",
+    output:
+        csv="results/{dataset}/photometry.csv",
+        ecsv="results/{dataset}/photometry.ecsv",
+    log:
+        "logs/{dataset}/measure_photometry.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_photometry.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        photometry=lookup(dpath="photometry", within=config),
+    script:
+        "../../scripts/measure_photometry.py"
+
+
+use rule measure_photometry as measure_frame_photometry with:
+    input:
+        image="results/{dataset}/background/{frame}.sub.fits",
+        catalog="results/{dataset}/frames/{frame}.catalog.csv",
+    output:
+        csv="results/{dataset}/frames/{frame}.photometry.csv",
+        ecsv="results/{dataset}/frames/{frame}.photometry.ecsv",
+    log:
+        "logs/{dataset}/measure_frame_photometry/{frame}.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_frame_photometry/{frame}.tsv"
+
+
+rule measure_curve_of_growth:
+    """Curve of growth of the brightest isolated stars: 50%-energy radius and aperture correction, with a plot."""
+    input:
+        image="results/{dataset}/stack.fits",
+        photometry="results/{dataset}/photometry.csv",
+    output:
+        table="results/{dataset}/curve_of_growth.csv",
+        plot=report(
+            "results/{dataset}/curve_of_growth.png",
+            caption="../report/curve_of_growth.rst",
+            category="Photometry",
+        ),
+    log:
+        "logs/{dataset}/measure_curve_of_growth.log",
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        photometry=lookup(dpath="photometry", within=config),
+    script:
+        "../../scripts/measure_curve_of_growth.py"
+
+
+rule measure_sky_targets:
+    """Photometry of the configured sky targets through the stack's WCS (sky apertures and annuli)."""
+    input:
+        image="results/{dataset}/stack.fits",
+    output:
+        csv="results/{dataset}/sky_photometry.csv",
+        ecsv="results/{dataset}/sky_photometry.ecsv",
+    log:
+        "logs/{dataset}/measure_sky_targets.log",
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        photometry=lookup(dpath="photometry", within=config),
+    script:
+        "../../scripts/measure_sky_targets.py"
