@@ -28,6 +28,8 @@ from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from stackphot.register import replace_outliers
+
 __all__ = [
     "FINDERS",
     "CENTROID_METHODS",
@@ -183,14 +185,24 @@ def _noise_map(rms, shape) -> np.ndarray | float:
     return np.where(valid, rms, np.median(rms[valid]))
 
 
-def clean_outliers(data, noise) -> tuple[np.ndarray, np.ndarray]:
-    """Replace isolated bright pixels (hot pixels, cosmic-ray hits) by the median of their 3 x 3 neighbourhood.
+def _invalid_pixels(data, mask) -> np.ndarray:
+    """Non-finite pixels, and the given mask's (which must match the data's shape)."""
+    invalid = ~np.isfinite(data)
+    if mask is not None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != data.shape:
+            raise ValueError(f"mask has shape {mask.shape}, the data {data.shape}")
+        invalid |= mask
+    return invalid
 
-    A pixel is replaced when it exceeds that median by more than ``OUTLIER_NSIGMA`` times ``noise`` (scalar
-    or map) and is more than ``OUTLIER_RATIO`` times the median in absolute value. Star cores are safe for a
-    FWHM of 2.2 px or more; undersampled images (smaller FWHM) lose their star peaks, so do not clean them.
-    Cosmic-ray blobs that fill most of a 3 x 3 box survive (their median is high); the sharpness criterion
-    is what rejects them.
+
+def clean_outliers(data, noise) -> tuple[np.ndarray, np.ndarray]:
+    """Replace isolated outliers (hot pixels, cosmic-ray hits) by the median of their 3 x 3 neighbourhood.
+
+    ``stackphot.register.replace_outliers`` with ``OUTLIER_NSIGMA`` times ``noise`` (scalar or map) and
+    ``OUTLIER_RATIO``. Star cores are safe for a FWHM of 2.2 px or more; undersampled images (smaller FWHM)
+    lose their star peaks, so do not clean them. Cosmic-ray blobs that fill most of a 3 x 3 box survive
+    (their median is high); the sharpness criterion is what rejects them.
 
     Returns
     -------
@@ -199,9 +211,8 @@ def clean_outliers(data, noise) -> tuple[np.ndarray, np.ndarray]:
     outliers : numpy.ndarray of bool
         The replaced pixels.
     """
-    median = ndimage.median_filter(data, size=3, mode="nearest")
-    outliers = (data - median > OUTLIER_NSIGMA * noise) & (np.abs(data) > OUTLIER_RATIO * np.abs(median))
-    return np.where(outliers, median, data), outliers
+    cleaned = replace_outliers(data, noise=noise, nsigma=OUTLIER_NSIGMA, ratio=OUTLIER_RATIO)
+    return cleaned, cleaned != data
 
 
 def _run_pass(data, invalid, noise, detection_pass: DetectionPass, index: int, exclude_border: bool):
@@ -353,12 +364,7 @@ def find_sources(
         raise ValueError("at least one detection pass is needed")
     if match_radius is not None and not match_radius > 0:
         raise ValueError(f"match_radius must be positive, got {match_radius}")
-    invalid = ~np.isfinite(data)
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != data.shape:
-            raise ValueError(f"mask has shape {mask.shape}, the data {data.shape}")
-        invalid |= mask
+    invalid = _invalid_pixels(data, mask)
     noise = _noise_map(rms, data.shape)
     work = np.where(invalid, 0.0, data)
     if clean:
@@ -420,12 +426,7 @@ def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mas
     y = np.atleast_1d(np.asarray(y, dtype=float)).copy()
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1D and of the same length, got shapes {x.shape} and {y.shape}")
-    invalid = ~np.isfinite(data)
-    if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
-        if mask.shape != data.shape:
-            raise ValueError(f"mask has shape {mask.shape}, the data {data.shape}")
-        invalid |= mask
+    invalid = _invalid_pixels(data, mask)
 
     # centroid_sources refuses any position off the image (and an empty list): centroid the others only.
     inside = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (y >= 0)

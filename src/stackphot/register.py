@@ -60,16 +60,17 @@ def crop_region(shape, crop) -> tuple[slice, slice]:
     return slice(y0, y1), slice(x0, x1)
 
 
-def replace_outliers(data, *, nsigma: float = 5.0, ratio: float = 3.0) -> np.ndarray:
+def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.0) -> np.ndarray:
     """Replace isolated outliers (hot, dead pixels, cosmic rays) by the median of their 3x3 neighbourhood.
 
-    A pixel is an outlier when it differs from that median by more than ``nsigma`` times the image's robust
-    noise and is more than ``ratio`` times the median in absolute value. A star's core (FWHM above about
-    1.7 px) is at most about twice its neighbourhood's median, so it is left alone.
+    A pixel is an outlier when it differs from that median by more than ``nsigma`` times ``noise`` (scalar
+    or map; default the image's robust noise) and is more than ``ratio`` times the median in absolute value.
+    A star's core is at most about twice its neighbourhood's median for a FWHM of 2.2 px or more, so it is
+    left alone; undersampled stars (smaller FWHM) would lose their peaks. Returns a new array.
     """
-    median = ndimage.median_filter(data, size=3)
-    deviation = data - median
-    outlier = (np.abs(deviation) > nsigma * mad_std(data)) & (np.abs(data) > ratio * np.abs(median))
+    median = ndimage.median_filter(data, size=3, mode="nearest")
+    noise = mad_std(data) if noise is None else noise
+    outlier = (np.abs(data - median) > nsigma * noise) & (np.abs(data) > ratio * np.abs(median))
     return np.where(outlier, median, data)
 
 
