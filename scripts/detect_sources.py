@@ -15,14 +15,20 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     options = smk.params.detect
-    data, header, _ = read_image(smk.input.image)
+    data, header, ext = read_image(smk.input.image, "ERR")
     invalid = ~np.isfinite(data)
-    # The image is already sky-subtracted; this measures what is left and the noise the thresholds scale.
+    # The image is already sky-subtracted; this removes what is left of the sky.
     residual = estimate_background(data, method="mesh", box_size=options["box_size"], mask=invalid)
     image = data - residual.map
+    # Thresholds scale with each pixel's own error: near a stack's edges fewer frames cover a pixel, and
+    # there the noise is higher than the sky's median RMS.
+    noise = np.where(np.isfinite(ext["ERR"]), np.fmax(ext["ERR"], residual.rms), residual.rms)
     passes = [DetectionPass.from_mapping(p) for p in options["passes"]]
-    catalog = find_sources(image, passes=passes, rms=residual.rms, mask=invalid,
+    catalog = find_sources(image, passes=passes, rms=noise, mask=invalid,
                            match_radius=options["match_radius"], clean=options["clean"])
+    # A source with no positive flux above the local sky is noise however it peaked.
+    catalog = catalog[catalog.flux > 0].reset_index(drop=True)
+    catalog["id"] = np.arange(1, len(catalog) + 1)
     x, y = refine_centroids(image, catalog.x, catalog.y, method=options["centroid"],
                             box_size=options["centroid_box"], mask=invalid)
     catalog = catalog.rename(columns={"x": "x_detect", "y": "y_detect"})
