@@ -38,7 +38,7 @@ def main(smk, log):
              "peak": header.get("BUNIT", "adu"), "flux": header.get("BUNIT", "adu")}
     wcs = celestial_wcs(header)
     if wcs is not None and len(catalog):
-        sky = wcs.pixel_to_world(catalog.x, catalog.y).icrs
+        sky = wcs.pixel_to_world(catalog.x.to_numpy(), catalog.y.to_numpy()).icrs
         catalog["ra"], catalog["dec"] = sky.ra.deg, sky.dec.deg
         units.update(ra="deg", dec="deg")
     found = ", ".join(f"pass {i}: {int((catalog['pass'] == i).sum())}" for i in range(len(passes)))

@@ -19,3 +19,6 @@ def run_script(main, smk) -> None:
         log.error("%s", error)
         log.debug("details", exc_info=True)
         sys.exit(1)
+    except Exception:
+        log.exception("unexpected failure (a bug in stackphot: please report it with this log)")
+        raise
