@@ -52,14 +52,19 @@ FWHM = GAUSSIAN_FWHM * SIGMA  # 3.53 px
 MATCHED = DetectionPass(fwhm=FWHM, threshold=5, sigma_radius=2.5, sharphi=1.5)
 
 
+def jittered_grid(rng, start, stop, step, *, jitter):
+    """(y, x) of a square grid of star positions, each moved by up to ``jitter`` px, so none are blended."""
+    grid_y, grid_x = np.mgrid[start:stop:step, start:stop:step]
+    return (grid_y.ravel() + rng.uniform(-jitter, jitter, grid_y.size),
+            grid_x.ravel() + rng.uniform(-jitter, jitter, grid_x.size))
+
+
 @pytest.fixture(scope="module")
 def gaussian_field():
     """100 Gaussian stars on a jittered grid (never blended), SNR log-uniform in 5..400, noise 10 ADU."""
     rng = np.random.default_rng(7)
     shape = (256, 256)
-    grid_y, grid_x = np.mgrid[14:242:23, 14:242:23]
-    y = grid_y.ravel() + rng.uniform(-3, 3, grid_y.size)
-    x = grid_x.ravel() + rng.uniform(-3, 3, grid_x.size)
+    y, x = jittered_grid(rng, 14, 242, 23, jitter=3)
     snr = np.exp(rng.uniform(np.log(5), np.log(400), x.size))
     flux = snr / gaussian_snr(1.0, sigma=SIGMA, noise=NOISE)
     image = rng.normal(0.0, NOISE, shape)
@@ -164,9 +169,7 @@ def sharp_and_bloated():
     """25 sharp (FWHM 3) and 24 bloated (FWHM 12) Gaussian stars alternating on a 40 px grid, noise 10 ADU."""
     rng = np.random.default_rng(11)
     shape = (320, 320)
-    grid_y, grid_x = np.mgrid[20:300:40, 20:300:40]
-    y = grid_y.ravel() + rng.uniform(-4, 4, grid_y.size)
-    x = grid_x.ravel() + rng.uniform(-4, 4, grid_x.size)
+    y, x = jittered_grid(rng, 20, 300, 40, jitter=4)
     cell = np.arange(x.size)
     bloated = (cell + cell // 8) % 2 == 1
     fwhm = np.where(bloated, 12.0, 3.0)

@@ -252,12 +252,12 @@ def test_interrupted_write_leaves_no_file_under_a_final_name(tmp_path, monkeypat
     real_writeto = fits.PrimaryHDU.writeto
     calls = []
 
-    def write_half_then_die(hdu, handle, **kwargs):
+    def write_half_then_die(hdu, target, **kwargs):
         calls.append(1)
         if len(calls) == 2:
-            handle.write(b"SIMPLE  =                    T")
+            Path(target).write_bytes(b"SIMPLE  =                    T")
             raise KeyboardInterrupt
-        real_writeto(hdu, handle, **kwargs)
+        real_writeto(hdu, target, **kwargs)
 
     monkeypatch.setattr(fits.PrimaryHDU, "writeto", write_half_then_die)
     with pytest.raises(KeyboardInterrupt):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import textwrap
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,27 +151,29 @@ def image_header(header: fits.Header | None) -> fits.Header:
     return header
 
 
-def _publish(temporary, path: Path) -> None:
-    """Give a finished temporary file the usual permissions (mkstemp makes it private) and rename it into place."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(temporary, 0o666 & ~umask)
-    os.replace(temporary, path)
+@contextmanager
+def atomic_write(path):
+    """Yield a temporary path beside ``path``; on success it becomes ``path`` (one rename), on failure it is
+    removed. A killed job therefore never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        yield temporary
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_fits(path, hdus: list) -> Path:
     """Write HDUs to ``path`` atomically: a temporary file in the same folder, then a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(descriptor)
-    try:
-        fits.HDUList(hdus).writeto(temporary, overwrite=True, output_verify="exception")
-        _publish(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as temporary:
+        fits.HDUList(hdus).writeto(temporary, output_verify="exception")
+    return Path(path)
 
 
 def write_image(path, data, header=None, *, extensions=(), history=(), comments=()) -> Path:
@@ -186,16 +189,9 @@ def write_image(path, data, header=None, *, extensions=(), history=(), comments=
 
 def write_table(path, table) -> Path:
     """Write a pandas DataFrame as CSV atomically (a killed job leaves no partial table)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.part")
-    try:
+    with atomic_write(path) as temporary:
         table.to_csv(temporary, index=False, float_format="%.6f", lineterminator="\n")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def log_to(path) -> logging.Logger:
@@ -237,17 +233,14 @@ def write_cube(path, planes, *, header=None, extensions=(), images=()) -> Path:
     the cubes are written (so they can summarise what was streamed). The file appears under its name only
     once complete.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(descriptor)
-    os.unlink(temporary)  # StreamingHDU appends to an existing file; it must start afresh
-    try:
+    with atomic_write(path) as temporary:
         for index, (name, loaders) in enumerate([(None, planes), *extensions]):
             first = np.asarray(loaders[0](), dtype=np.float32)
             shape = (len(loaders), *first.shape)
             card = ("SIMPLE", True) if index == 0 else ("XTENSION", "IMAGE")
-            stream = fits.StreamingHDU(temporary, _cube_header(card, shape, np.float32, header if index == 0 else None, name))
+            cube_header = _cube_header(card, shape, np.float32, header if index == 0 else None, name)
+            # astropy appends to an existing file only when given its name as a str, not a Path
+            stream = fits.StreamingHDU(str(temporary), cube_header)
             stream.write(first)
             for load in loaders[1:]:
                 plane = np.asarray(load(), dtype=np.float32)
@@ -256,12 +249,8 @@ def write_cube(path, planes, *, header=None, extensions=(), images=()) -> Path:
                 stream.write(plane)
             stream.close()
         for name, make in images:
-            fits.append(temporary, np.asarray(make()), header=fits.Header([("EXTNAME", name)]))
-        _publish(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+            fits.append(str(temporary), np.asarray(make()), header=fits.Header([("EXTNAME", name)]))
+    return Path(path)
 
 
 def read_image(path, *extensions: str):
@@ -284,21 +273,14 @@ def write_ecsv(path, table, *, units=None, meta=None) -> Path:
     """Write a pandas DataFrame as ECSV with units and metadata, atomically (astropy Table reads it back)."""
     from astropy.table import Table
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = Table.from_pandas(table)
     for column, unit in (units or {}).items():
         if column in out.colnames:
             out[column].unit = unit
     out.meta.update(meta or {})
-    temporary = path.with_name(f".{path.name}.part")
-    try:
-        out.write(temporary, format="ascii.ecsv", overwrite=True)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as temporary:
+        out.write(temporary, format="ascii.ecsv")
+    return Path(path)
 
 
 def celestial_wcs(header):

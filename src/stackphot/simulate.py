@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import math
-import os
-import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from astropy.io import fits
+
+from stackphot.io import atomic_write
 
 __all__ = [
     "SimulationConfig",
@@ -515,21 +514,6 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
     )
 
 
-def _write_atomic(path: Path, write: Callable) -> None:
-    """Call ``write(binary_file)`` on a temporary file next to ``path``, then move it into place."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # Exclusive create, but opened as plain "wb": astropy does not know the "xb" mode.
-        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) -> list[Path]:
     """Write the frames as camera-style FITS plus the truth tables.
 
@@ -567,7 +551,9 @@ def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) 
         raise FileExistsError(f"not overwriting existing file(s): {', '.join(existing)}")
 
     for path, data, header in zip(frame_paths, frame_set.frames, frame_set.headers):
-        _write_atomic(path, functools.partial(fits.PrimaryHDU(data=data, header=header).writeto, checksum=False))
+        with atomic_write(path) as temporary:
+            fits.PrimaryHDU(data=data, header=header).writeto(temporary, checksum=False)
     for path, table in tables.items():
-        _write_atomic(path, functools.partial(table.to_csv, index=False, float_format="%.6f", lineterminator="\n"))
+        with atomic_write(path) as temporary:
+            table.to_csv(temporary, index=False, float_format="%.6f", lineterminator="\n")
     return targets
