@@ -8,6 +8,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulate.smk"
 include: "workflow/rules/ingest.smk"
@@ -17,6 +20,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/stack.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/photometry.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

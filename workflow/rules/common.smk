@@ -79,6 +79,13 @@ def all_products():
                 "results/{dataset}/photometry.ecsv",
                 "results/{dataset}/curve_of_growth.csv",
                 "results/{dataset}/curve_of_growth.png",
+                "results/{dataset}/catalog.reg",
+                "results/{dataset}/apertures.reg",
+                "results/{dataset}/frame_quality.csv",
+                "results/{dataset}/plots/frame_quality.html",
+                "results/{dataset}/plots/stack.png",
+                "results/{dataset}/plots/shifts.png",
+                "results/{dataset}/plots/background.png",
             ],
             dataset=name,
         )

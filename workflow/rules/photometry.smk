@@ -42,6 +42,7 @@ rule measure_curve_of_growth:
             "results/{dataset}/curve_of_growth.png",
             caption="../report/curve_of_growth.rst",
             category="Photometry",
+            labels={"dataset": "{dataset}", "figure": "curve of growth"},
         ),
     log:
         "logs/{dataset}/measure_curve_of_growth.log",

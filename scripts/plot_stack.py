@@ -1,0 +1,29 @@
+"""Rule plot_stack: the stack with the photometry apertures over it, as a PNG."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from stackphot.io import read_image
+from stackphot.plots import save_figure, stack_figure
+from stackphot.scripting import run_script
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    options = smk.params.photometry
+    data, header, _ = read_image(smk.input.image)
+    photometry = pd.read_csv(smk.input.photometry)
+    method = header.get("STACKMTH", "")
+    title = f"{smk.wildcards.dataset}: stack of {header.get('NCOMBINE', '?')} frames{f' ({method})' if method else ''}"
+    figure = stack_figure(data, photometry.x, photometry.y, radius=options["radii"][0],
+                          annulus=options["annulus"], flags=photometry["flags"], flux=photometry["flux"],
+                          unit=header.get("BUNIT", "adu"), title=title)
+    save_figure(figure, smk.output.plot)
+    log.info("%s: %d apertures drawn on the stack", smk.output.plot, len(photometry))
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

@@ -1,0 +1,199 @@
+"""The report's figures and table: the numbers behind them, and PNG files of a sensible size."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from conftest import gaussian_star
+from stackphot.plots import (
+    ZSCALE_BRIGHTNESS,
+    asinh_softening,
+    asinh_stretch,
+    background_figure,
+    choose_frames,
+    circles,
+    display_limits,
+    display_stretch,
+    frame_quality_html,
+    frame_quality_table,
+    pick_showcase_source,
+    save_figure,
+    shifts_figure,
+    stack_figure,
+)
+
+SHIFTS = pd.DataFrame({"frame": ["f1", "f2", "f3"], "dy": [0.0, -6.23, 1.5], "dx": [0.0, -13.54, 2.25],
+                       "correlation": [1.0, 0.9955, 0.42], "xcorr_error": [0.0, 0.054, 0.3],
+                       "overlap": [1.0, 0.984, 0.99]})
+
+
+def centre(path):
+    """Centre of a closed outline (the middle of its bounding box)."""
+    return (path.vertices.min(axis=0) + path.vertices.max(axis=0)) / 2
+
+
+def assert_png(path, *, min_size=(400, 300), max_size=(3000, 2400)):
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        width, height = image.size
+    assert min_size[0] <= width <= max_size[0] and min_size[1] <= height <= max_size[1], (width, height)
+    assert not list(path.parent.glob(".*.part"))
+
+
+@pytest.fixture
+def star_field(rng):
+    """A 120 x 160 sky of 100 +- 5 with three stars and a corner without data."""
+    data = rng.normal(100.0, 5.0, (120, 160))
+    x, y = np.array([40.0, 100.3, 130.0]), np.array([60.0, 55.7, 20.0])
+    for xi, yi, flux in zip(x, y, (5e4, 2e4, 8e3)):
+        data += gaussian_star(data.shape, yi, xi, flux=flux, sigma=1.5)
+    data[:5, :7] = np.nan
+    return data, x, y
+
+
+def test_display_limits_bracket_the_sky_and_ignore_nan(star_field):
+    data, _, _ = star_field
+    black, top, white = display_limits(data)
+    assert 80 < black < 100 < top < 140  # zscale: the sky and its noise (sigma 5)
+    assert white > 1000  # the star cores are not all one white
+    assert display_limits(np.full((4, 4), np.nan)) == (0.0, 1.0, 1.0)
+    assert display_limits(np.full((4, 4), 3.0))[:2] == (3.0, 4.0)  # a flat image still has a range
+
+
+def test_asinh_stretch_maps_black_to_0_and_white_to_1():
+    values = np.array([-5.0, 0.0, 1.0, 10.0, 100.0, 1000.0, np.nan])
+    stretched = asinh_stretch(values, black=0.0, white=100.0, softening=0.05)
+    np.testing.assert_allclose(stretched[:5], [0.0, 0.0, np.arcsinh(0.2) / np.arcsinh(20), np.arcsinh(2) /
+                                               np.arcsinh(20), 1.0])
+    assert stretched[5] == 1.0 and np.isnan(stretched[6])
+    assert np.all(np.diff(stretched[:6]) >= 0)
+    with pytest.raises(ValueError):
+        asinh_stretch(values, black=1.0, white=1.0, softening=0.1)
+
+
+def test_softening_puts_a_value_at_the_wanted_grey():
+    softening = asinh_softening(0.02, 0.3)
+    assert np.arcsinh(0.02 / softening) / np.arcsinh(1 / softening) == pytest.approx(0.3, abs=1e-8)
+    assert asinh_softening(0.5, 0.3) == 1e6  # brighter than asked already when linear: stay linear
+
+
+def test_display_stretch_shows_the_zscale_top_at_its_grey(star_field):
+    data, _, _ = star_field
+    stretched, (black, top, white) = display_stretch(data)
+    assert np.isnan(stretched[0, 0]) and np.nanmin(stretched) == 0.0 and np.nanmax(stretched) == 1.0
+    at_top = display_stretch(np.append(data.ravel(), top))[0][-1]
+    assert at_top == pytest.approx(ZSCALE_BRIGHTNESS, abs=0.02)
+
+
+def test_circles_are_centred_on_their_pixels():
+    collection = circles([10.0, 20.5], [5.0, 7.25], [3.0, 6.0])
+    for path, (x, y, r) in zip(collection.get_paths(), [(10.0, 5.0, 3.0), (20.5, 7.25, 6.0)]):
+        vertices = path.vertices
+        np.testing.assert_allclose(vertices.min(axis=0) + r, [x, y], atol=1e-6)
+        np.testing.assert_allclose(vertices.max(axis=0) - r, [x, y], atol=1e-6)
+
+
+def test_the_showcase_star_is_the_brightest_clean_one_with_room():
+    x, y = np.array([5.0, 50.0, 60.0, 70.0]), np.array([5.0, 50.0, 50.0, 50.0])
+    flux = np.array([1e6, 10.0, 100.0, 1e5])
+    flags = np.array([0, 0, 0, 8])
+    # the brightest is too close to the edge, the next is flagged
+    assert pick_showcase_source(x, y, flux=flux, flags=flags, shape=(100, 100), half_size=20) == 2
+    assert pick_showcase_source(x, y, flux=flux, flags=np.full(4, 8), shape=(100, 100), half_size=20) == 3
+    assert pick_showcase_source(x, y, flux=flux, flags=flags, shape=(30, 30), half_size=20) is None
+
+
+def test_stack_figure_draws_the_apertures_on_their_stars(star_field, tmp_path):
+    data, x, y = star_field
+    flags = np.array([0, 8, 0])
+    figure = stack_figure(data, x, y, radius=4.0, annulus=(6.0, 9.0), flags=flags,
+                          flux=np.array([5e4, 2e4, 8e3]), title="test")
+    full, close = figure.axes[:2]
+    image = full.get_images()[0]
+    assert image.origin == "lower"
+    np.testing.assert_allclose(image.get_extent(), [-0.5, 159.5, -0.5, 119.5])  # pixel (x, y) drawn at (x, y)
+    clean, flagged = full.collections[:2]
+    centres = [centre(path) for path in clean.get_paths()]
+    np.testing.assert_allclose(centres, [[40.0, 60.0], [130.0, 20.0]], atol=1e-9)
+    assert len(flagged.get_paths()) == 1
+    np.testing.assert_allclose(centre(flagged.get_paths()[0]), [100.3, 55.7], atol=1e-9)
+    # the close-up is on the brightest clean star, with its annulus
+    assert np.mean(close.get_xlim()) == pytest.approx(40.0) and np.mean(close.get_ylim()) == pytest.approx(60.0)
+    annulus = close.collections[-1].get_paths()
+    radii = [np.ptp(path.vertices[:, 0]) / 2 for path in annulus]
+    np.testing.assert_allclose(radii, [6.0, 9.0], rtol=1e-6)
+    assert_png(save_figure(figure, tmp_path / "plots" / "stack.png"))
+
+
+def test_stack_figure_without_sources(star_field, tmp_path):
+    data, _, _ = star_field
+    figure = stack_figure(data, [], [], radius=4.0, annulus=(12.0, 18.0))
+    assert "no source" in figure.axes[1].texts[0].get_text()
+    assert_png(save_figure(figure, tmp_path / "empty.png"))
+
+
+def test_shifts_figure_plots_the_table(tmp_path):
+    figure = shifts_figure(SHIFTS, reference="f1", title="test")
+    shift_axes = figure.axes[0]
+    lines = {line.get_label(): line for line in shift_axes.get_lines()}
+    np.testing.assert_array_equal(lines["dx"].get_ydata(), SHIFTS.dx)
+    np.testing.assert_array_equal(lines["dy"].get_ydata(), SHIFTS.dy)
+    quality = {line.get_label(): line for line in figure.axes[1].get_lines()}
+    np.testing.assert_array_equal(quality["correlation"].get_ydata(), SHIFTS.correlation)
+    assert figure.axes[1].get_ylim()[0] < 0.42  # a bad frame stays in view
+    assert_png(save_figure(figure, tmp_path / "shifts.png"))
+
+
+def test_shifts_figure_of_many_frames_and_only_the_shift_columns(tmp_path):
+    n = 300
+    shifts = pd.DataFrame({"frame": [f"frame_{i:04d}" for i in range(n)], "dy": np.sin(np.arange(n)),
+                           "dx": np.cos(np.arange(n))})
+    assert_png(save_figure(shifts_figure(shifts), tmp_path / "many.png"))
+    assert_png(save_figure(shifts_figure(SHIFTS.iloc[:1], reference="f1"), tmp_path / "one.png"))
+
+
+def test_choose_frames_puts_the_reference_first_and_spreads_the_others():
+    names = [f"f{i:02d}" for i in range(10)]
+    assert choose_frames(names, "f05", n=4) == ["f05", "f00", "f04", "f09"]
+    assert choose_frames(names[:3], "f01", n=4) == ["f01", "f00", "f02"]
+    assert choose_frames(names, None, n=2) == ["f00", "f09"]
+    assert choose_frames(names, "f03", n=1) == ["f03"]
+
+
+def test_background_figure_shows_each_map(rng, tmp_path):
+    yy, xx = np.mgrid[:60:1.0, :80:1.0]
+    sky = [600 + 0.5 * xx + rng.normal(0, 0.1, xx.shape), 580 + 0.2 * yy]
+    rms = [np.full(xx.shape, 20.0), None]
+    figure = background_figure([("a", sky[0], rms[0]), ("b", sky[1], rms[1])], reference="a", title="test")
+    shown = [axes.get_images()[0].get_array() for axes in figure.axes if axes.get_images()]
+    assert len(shown) == 3  # two skies and one RMS map (b has none)
+    np.testing.assert_array_equal(shown[0], sky[0])
+    assert "a (reference): sky" in figure.axes[0].get_title()
+    assert_png(save_figure(figure, tmp_path / "background.png"), min_size=(300, 200))
+
+
+def test_frame_quality_table_joins_frames_sky_and_shifts():
+    frames = pd.DataFrame({"frame": ["f1", "f2", "f3"], "file": ["f1.fits", "f2.fits", "f3.fits"],
+                           "exptime": [5.0, 5.0, 10.0], "date_obs": ["t1", "t2", "t3"], "sha256": ["x"] * 3})
+    sky = pd.DataFrame({"frame": ["f3", "f1", "f2"], "sky_level": [630.0, 600.0, 610.0],
+                        "sky_rms": [25.0, 20.0, 21.0]})
+    table = frame_quality_table(frames, SHIFTS.iloc[::-1], sky, reference="f2")
+    assert list(table.frame) == ["f1", "f2", "f3"]  # the order of frames.csv
+    assert list(table.columns) == ["frame", "reference", "date_obs", "exptime", "sky_level", "sky_rms", "dy", "dx",
+                                   "correlation", "xcorr_error", "overlap"]
+    assert list(table.reference) == [False, True, False]
+    assert list(table.sky_level) == [600.0, 610.0, 630.0]
+    assert table.set_index("frame").loc["f2", "dx"] == -13.54
+    with pytest.raises(ValueError, match="f3"):
+        frame_quality_table(frames, SHIFTS.iloc[:2], sky, reference="f1")
+
+
+def test_frame_quality_html_is_a_standalone_table():
+    frames = pd.DataFrame({"frame": ["f1", "f2", "f3"], "exptime": [5.0, 5.0, 5.0], "date_obs": ["a", "b", "c"]})
+    table = frame_quality_table(frames, SHIFTS, reference="f1")
+    page = frame_quality_html(table, title="m13 <test>", note="notes & more")
+    assert page.startswith("<!DOCTYPE html>") and "<link" not in page and "<script" not in page
+    assert page.count("<tr") == 4 and page.count('class="reference"') == 1
+    assert "m13 &lt;test&gt;" in page and "notes &amp; more" in page
+    assert "<td>-13.540</td>" in page and "<td>0.9955</td>" in page

@@ -1,0 +1,134 @@
+"""Products for people: the report's figures and table, and DS9 region files of sources and apertures."""
+
+
+rule write_catalog_regions:
+    """The catalogue's sources as a DS9 region file: a circle per source, labelled with its id."""
+    input:
+        catalog="results/{dataset}/catalog.csv",
+    output:
+        regions="results/{dataset}/catalog.reg",
+    log:
+        "logs/{dataset}/write_catalog_regions.log",
+    benchmark:
+        "benchmarks/{dataset}/write_catalog_regions.tsv"
+    localrule: True
+    conda:
+        "../../envs/stackphot.yaml"
+    script:
+        "../../scripts/write_catalog_regions.py"
+
+
+rule write_aperture_regions:
+    """The photometry apertures and sky annuli as a DS9 region file, flagged sources in red."""
+    input:
+        photometry="results/{dataset}/photometry.csv",
+    output:
+        regions="results/{dataset}/apertures.reg",
+    log:
+        "logs/{dataset}/write_aperture_regions.log",
+    benchmark:
+        "benchmarks/{dataset}/write_aperture_regions.tsv"
+    localrule: True
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        photometry=lookup(dpath="photometry", within=config),
+    script:
+        "../../scripts/write_aperture_regions.py"
+
+
+rule plot_stack:
+    """The stack (zscale/asinh stretch) with the photometry apertures over it and one star close up."""
+    input:
+        image="results/{dataset}/stack.fits",
+        photometry="results/{dataset}/photometry.csv",
+    output:
+        plot=report(
+            "results/{dataset}/plots/stack.png",
+            caption="../report/stack.rst",
+            category="Stack",
+            labels={"dataset": "{dataset}", "figure": "stack with apertures"},
+        ),
+    log:
+        "logs/{dataset}/plot_stack.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_stack.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        photometry=lookup(dpath="photometry", within=config),
+    script:
+        "../../scripts/plot_stack.py"
+
+
+rule plot_shifts:
+    """Each frame's shift onto the reference and the registration's quality columns."""
+    input:
+        shifts="results/{dataset}/shifts.csv",
+    output:
+        plot=report(
+            "results/{dataset}/plots/shifts.png",
+            caption="../report/shifts.rst",
+            category="Registration",
+            labels={"dataset": "{dataset}", "figure": "shifts per frame"},
+        ),
+    log:
+        "logs/{dataset}/plot_shifts.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_shifts.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        reference=reference_frame("{frame}"),
+    script:
+        "../../scripts/plot_shifts.py"
+
+
+rule plot_background:
+    """The sky model and its RMS map of the reference frame and a few others spread over the sequence."""
+    input:
+        skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
+    output:
+        plot=report(
+            "results/{dataset}/plots/background.png",
+            caption="../report/background.rst",
+            category="Background",
+            labels={"dataset": "{dataset}", "figure": "background maps"},
+        ),
+    log:
+        "logs/{dataset}/plot_background.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_background.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        reference=reference_frame("{frame}"),
+        frames_shown=3,
+    script:
+        "../../scripts/plot_background.py"
+
+
+rule tabulate_frame_quality:
+    """One row per frame: time, exposure, sky level and noise, shift, correlation and overlap."""
+    input:
+        frames="results/{dataset}/frames.csv",
+        shifts="results/{dataset}/shifts.csv",
+        skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
+    output:
+        table="results/{dataset}/frame_quality.csv",
+        html=report(
+            "results/{dataset}/plots/frame_quality.html",
+            caption="../report/frame_quality.rst",
+            category="Frames",
+            labels={"dataset": "{dataset}", "figure": "frame quality table"},
+        ),
+    log:
+        "logs/{dataset}/tabulate_frame_quality.log",
+    benchmark:
+        "benchmarks/{dataset}/tabulate_frame_quality.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    params:
+        reference=reference_frame("{frame}"),
+    script:
+        "../../scripts/tabulate_frame_quality.py"
