@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from stackphot.io import read_image, write_table
-from stackphot.photometry import aperture_correction, curve_of_growth, plot_curve_of_growth
+from stackphot.photometry import aperture_correction, curve_of_growth, isolated_stars, plot_curve_of_growth
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ def main(smk, log):
     photometry = pd.read_csv(smk.input.photometry)
     r_default, r_total = options["radii"][0], options["annulus"][0]
     radii = np.arange(0.5, r_total + 1e-9, 0.5)
-    clean = photometry[(photometry["flags"] == 0) & (photometry.flux > 0)].sort_values("flux", ascending=False)
+    isolated = isolated_stars(photometry, radius=options["annulus"][1])
+    clean = photometry[isolated].sort_values("flux", ascending=False)
     profiles = []
     for star in clean.head(options["growth_stars"]).itertuples():
         try:

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from stackphot.background import source_mask
 from stackphot.io import read_image, write_ecsv, write_table
 from stackphot.photometry import measure_apertures, photometry_units
 from stackphot.scripting import run_script
@@ -17,6 +18,7 @@ def main(smk, log):
     options = smk.params.photometry
     data, header, ext = read_image(smk.input.image, "ERR")
     catalog = pd.read_csv(smk.input.catalog)
+    invalid = ~np.isfinite(data)
     table = measure_apertures(
         data,
         catalog.x,
@@ -25,9 +27,11 @@ def main(smk, log):
         radii=options["radii"],
         annulus=options["annulus"],
         error=ext["ERR"],
-        mask=~np.isfinite(data),
+        mask=invalid,
         neighbour_radius=options["neighbour_radius"],
         zero_point=options["zero_point"],
+        sky_mask=source_mask(data, mask=invalid) if options["mask_sources"] else None,
+        min_sky_fraction=options["min_sky_fraction"],
     )
     for column in ("ra", "dec"):
         if column in catalog:

@@ -6,6 +6,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
+from stackphot.background import source_mask
 from stackphot.io import celestial_wcs, read_image, write_ecsv, write_table
 from stackphot.photometry import measure_sky_apertures, photometry_units
 from stackphot.scripting import run_script
@@ -32,14 +33,18 @@ def targets(sky):
 
 
 def main(smk, log):
-    sky = smk.params.photometry["sky"]
+    options = smk.params.photometry
+    sky = options["sky"]
     data, header, ext = read_image(smk.input.image, "ERR")
     wcs = celestial_wcs(header)
     if wcs is None:
         raise ValueError(f"{smk.input.image}: no celestial WCS in the header, so sky targets cannot be placed")
     names, coords = targets(sky)
+    invalid = ~np.isfinite(data)
     table = measure_sky_apertures(data, wcs, coords, radius_arcsec=sky["radius_arcsec"],
-                                  annulus_arcsec=sky["annulus_arcsec"], error=ext["ERR"], mask=~np.isfinite(data))
+                                  annulus_arcsec=sky["annulus_arcsec"], error=ext["ERR"], mask=invalid,
+                                  sky_mask=source_mask(data, mask=invalid) if options["mask_sources"] else None,
+                                  min_sky_fraction=options["min_sky_fraction"])
     table.insert(0, "name", names)
     log.info("%d sky targets measured, %d without flags", len(table), int((table["flags"] == 0).sum()))
     write_table(smk.output.csv, table)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
+from photutils.psf import MoffatPSF
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy.spatial import cKDTree
 
@@ -19,10 +20,12 @@ from stackphot.background import estimate_background
 from stackphot.detect import (
     CATALOGUE_COLUMNS,
     DetectionPass,
+    add_residual_sources,
     clean_outliers,
     cross_match,
     find_sources,
     refine_centroids,
+    subtract_sources,
 )
 from stackphot.simulate import moffat_alpha, simulate_frame_set
 
@@ -439,6 +442,61 @@ def test_refine_centroids_keeps_the_start_where_it_cannot_do_better():
         refine_centroids(image, [30.0], [30.0], method="peak")
     with pytest.raises(ValueError, match="box_size must be an odd integer"):
         refine_centroids(image, [30.0], [30.0], box_size=10)
+
+
+def test_refine_centroids_refuses_a_move_beyond_max_shift():
+    image = gaussian_star((64, 64), 30.0, 30.0, flux=1e4, sigma=SIGMA)
+    x, y = refine_centroids(image, [31.5, 30.5], [30.0, 30.0], method="2dg", box_size=7, max_shift=1.0)
+    np.testing.assert_allclose(x, [31.5, 30.0], atol=0.01)  # 1.5 px: refused; 0.5 px: accepted
+    np.testing.assert_allclose(y, [30.0, 30.0], atol=0.01)
+
+
+@pytest.fixture(scope="module")
+def faint_companions():
+    """16 bright Moffat stars, each with a companion (SNR > 10) 30 to 60 times fainter 5 to 7 px away."""
+    rng = np.random.default_rng(3)
+    shape, fwhm, beta = (200, 250), 3.5, 3.0
+    y, x = jittered_grid(rng, 25, 185, 40, jitter=2)
+    angle = rng.uniform(0, 2 * np.pi, x.size)
+    separation = rng.uniform(5.0, 7.0, x.size)
+    bright = np.exp(rng.uniform(np.log(6e4), np.log(2e5), x.size))
+    stars = pd.DataFrame({"x": np.r_[x, x + separation * np.cos(angle)],
+                          "y": np.r_[y, y + separation * np.sin(angle)],
+                          "flux": np.r_[bright, bright / rng.uniform(30, 60, x.size)]})
+    grid_y, grid_x = np.mgrid[: shape[0], : shape[1]]
+    image = rng.normal(0.0, NOISE, shape)
+    for star in stars.itertuples():
+        image += MoffatPSF(flux=star.flux, x_0=star.x, y_0=star.y, alpha=moffat_alpha(fwhm, beta), beta=beta)(grid_x, grid_y)
+    passes = [DetectionPass(fwhm=fwhm, threshold=5.0, sigma_radius=2.5, sharphi=1.5, min_separation=5.0)]
+    return image, stars, passes
+
+
+def test_residual_pass_finds_faint_stars_on_bright_wings(faint_companions):
+    image, stars, passes = faint_companions
+    companions = stars.iloc[len(stars) // 2 :]
+    first = find_sources(image, passes=passes, rms=NOISE)
+    found_first = (cross_match(companions.x, companions.y, first.x, first.y, radius=1.5)[0] >= 0).mean()
+    deeper, _ = add_residual_sources(image, first, passes=passes, rms=NOISE)
+    index, _ = cross_match(companions.x, companions.y, deeper.x, deeper.y, radius=1.5)
+    false, _ = cross_match(deeper.x, deeper.y, stars.x, stars.y, radius=1.5)
+    print(f"companions found: {found_first:.0%} in the image, {(index >= 0).mean():.0%} with the residual pass; "
+          f"{int(deeper.residual.sum())} added, {int((false < 0).sum())} false")
+    assert found_first < 0.5
+    assert (index >= 0).mean() >= 0.9
+    assert (false < 0).sum() == 0
+    assert deeper.residual.iloc[index[index >= 0]].mean() > 0.5  # found by the residual pass, not before
+    assert list(deeper.id) == list(range(1, len(deeper) + 1))
+
+
+def test_subtracting_the_sources_removes_their_light(faint_companions):
+    image, stars, _ = faint_companions
+    residual = subtract_sources(image, stars.x, stars.y, error=np.full(image.shape, NOISE), n_psf_stars=16)
+    left = []
+    for star in stars.iloc[: len(stars) // 2].itertuples():  # the bright ones
+        box = np.s_[int(star.y) - 3 : int(star.y) + 4, int(star.x) - 3 : int(star.x) + 4]
+        left.append(np.abs(residual[box]).sum() / image[box].sum())
+    print(f"light left within 3 px of the bright stars: median {np.median(left):.1%}, max {np.max(left):.1%}")
+    assert np.max(left) < 0.05
 
 
 def test_cross_match_nearest_within_radius():

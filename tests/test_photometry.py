@@ -10,12 +10,14 @@ from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture,
 
 from conftest import gaussian_star
 from stackphot.photometry import (
+    CROWDED_SKY,
     EDGE,
     NEIGHBOUR,
     NONFINITE,
     SATURATED,
     aperture_correction,
     curve_of_growth,
+    isolated_stars,
     measure_apertures,
     measure_sky_apertures,
     pixel_solid_angle_sr,
@@ -197,6 +199,52 @@ def test_flags():
     assert np.isnan(table["flux"][0]) and np.isfinite(table["flux"][2])
     wide = measure_apertures(data, *np.transpose(stars), radii=[3], annulus=(6, 10), neighbour_radius=5)
     assert wide["flags"][3] == 0
+
+
+def test_masked_neighbours_leave_the_sky_unbiased(rng):
+    """Four faint neighbours in the annulus (peaks of 2 sigma, below the clipping): clipping alone leaves
+    their light in the sky, the source mask does not. Over 20 noise draws, pulls against the truth."""
+    from stackphot.background import source_mask
+
+    shape, noise = (120, 120), 5.0
+    stars = gaussian_star(shape, 60.0, 60.0, flux=2e3, sigma=1.5)
+    for angle in np.arange(4) * np.pi / 2 + 0.3:
+        stars += gaussian_star(shape, 60 + 15 * np.sin(angle), 60 + 15 * np.cos(angle), flux=150.0, sigma=1.5)
+    true_flux = 2e3 * gaussian_fraction(4.0, effective_sigma(1.5))
+    kwargs = {"radii": [4.0], "annulus": (12.0, 18.0), "error": np.full(shape, noise)}
+    plain, masked = [], []
+    for _ in range(20):
+        data = stars + rng.normal(0.0, noise, shape)
+        for pulls, sky_mask in ((plain, None), (masked, source_mask(data))):
+            table = measure_apertures(data, [60.0], [60.0], sky_mask=sky_mask, **kwargs)
+            pulls.append((table.flux[0] - true_flux) / table.flux_err[0])
+    print(f"pull mean: {np.mean(plain):.2f} clipped, {np.mean(masked):.2f} masked")
+    assert np.mean(plain) < -0.6
+    assert abs(np.mean(masked)) < 0.4
+
+
+def test_an_annulus_masked_almost_whole_falls_back_and_is_flagged(rng):
+    data = rng.normal(0.0, 5.0, (80, 80)) + 2.0
+    sky_mask = np.zeros(data.shape, bool)
+    sky_mask[:, :] = True
+    sky_mask[40, 40:60] = False  # a few pixels of the annulus left: 20 of about 565
+    table = measure_apertures(data, [40.0, 40.0], [40.0, 40.0], radii=[3.0], annulus=(12.0, 18.0),
+                              sky_mask=sky_mask, min_sky_fraction=0.1)
+    assert (table["flags"] & CROWDED_SKY).all()
+    unmasked = measure_apertures(data, [40.0], [40.0], radii=[3.0], annulus=(12.0, 18.0))
+    assert table.bkg[0] == unmasked.bkg[0]
+    few = measure_apertures(data, [40.0], [40.0], radii=[3.0], annulus=(12.0, 18.0), sky_mask=sky_mask,
+                            min_sky_fraction=0.01)
+    assert few["flags"][0] == 0 and few.bkg[0] != unmasked.bkg[0]
+
+
+def test_isolated_stars_ignore_neighbours_too_faint_to_matter():
+    table = pd.DataFrame({"x": [10.0, 15.0, 50.0, 55.0, 90.0], "y": [10.0, 10.0, 50.0, 50.0, 90.0],
+                          "flux": [1e5, 5e2, 1e5, 5e4, 1e3],
+                          "flags": [NEIGHBOUR, NEIGHBOUR, NEIGHBOUR, NEIGHBOUR, SATURATED]})
+    # A 0.5 % neighbour does not spoil the first star; the second has a brighter one beside it; the third
+    # and fourth spoil each other; the fifth is saturated.
+    assert list(isolated_stars(table, radius=18.0, contrast=0.01)) == [True, False, False, False, False]
 
 
 def test_empty_positions_give_an_empty_table_with_the_columns():

@@ -191,15 +191,13 @@ def test_the_catalogue_is_complete_and_clean(run, stack_truth):
     print(f"completeness {completeness:.3f} of {len(sample)} stars with SNR > 10; "
           f"{(matched < 0).sum()} of {len(catalog)} catalogue entries ({false_fraction:.2%}) match no true star")
     assert len(sample) > 100
-    # Issue 3 asks for 0.95 and 1%: close neighbours (5-8 px from a brighter star) are still missed, and a
-    # few centroids of blends move past the 1.5 px match. A guard at today's level, not the goal.
-    assert completeness >= 0.9
-    assert false_fraction <= 0.02
+    assert completeness >= 0.95
+    assert false_fraction <= 0.01
 
 
 def test_photometry_errors_are_honest(run, stack_truth):
     from stackphot.detect import cross_match
-    from stackphot.photometry import EDGE, NONFINITE, SATURATED
+    from stackphot.photometry import CROWDED_SKY, EDGE, NONFINITE, SATURATED
 
     photometry = pd.read_csv(run["results"] / "photometry.csv")
     stars = stack_truth
@@ -208,18 +206,29 @@ def test_photometry_errors_are_honest(run, stack_truth):
     index, _ = cross_match(stars.x, stars.y, photometry.x, photometry.y, radius=1.0)
     usable = isolated & (index >= 0)
     measured = photometry.iloc[index[usable]]
-    clean = (measured["flags"].to_numpy() & (EDGE | NONFINITE | SATURATED)) == 0
+    # CROWDED_SKY: the annulus is too crowded to leave other sources out, and the flag says its sky is biased.
+    clean = (measured["flags"].to_numpy() & (EDGE | NONFINITE | SATURATED | CROWDED_SKY)) == 0
     measured, true_flux = measured[clean], stars.flux[usable][clean].to_numpy()  # a mean of frames
     snr = (measured.flux / measured.flux_err).to_numpy()
     # The aperture fraction of the stack's PSF (the frames' seeing, broadened a little by the alignment's
     # interpolation), from its bright stars; the errors are then judged on the fainter ones.
-    fraction = np.median(measured.flux.to_numpy()[snr > 200] / true_flux[snr > 200])
+    fraction = np.median(measured.flux.to_numpy()[snr >= 100] / true_flux[snr >= 100])
     faint = (snr > 10) & (snr < 100)
     pulls = (measured.flux.to_numpy()[faint] - fraction * true_flux[faint]) / measured.flux_err.to_numpy()[faint]
-    print(f"aperture fraction {fraction:.4f} from {(snr > 200).sum()} bright stars; {pulls.size} stars with "
+    print(f"aperture fraction {fraction:.4f} from {(snr >= 100).sum()} bright stars; {pulls.size} stars with "
           f"10 < SNR < 100: pull mean {np.mean(pulls):.3f}, std {np.std(pulls):.3f}")
-    assert (snr > 200).sum() >= 5 and pulls.size >= 30
-    # Issue 3 asks for 0.8-1.25. On this crowded stack the errors are still about 1.6 times too small
-    # (noise correlated by the alignment's interpolation; neighbours' light in the annuli): a guard, not
-    # the goal.
-    assert 0.8 <= np.std(pulls) <= 2.0
+    assert (snr >= 100).sum() >= 5 and pulls.size >= 25
+    assert abs(np.mean(pulls)) < 0.5
+    assert 0.8 <= np.std(pulls) <= 1.25
+
+
+def test_the_report_shows_every_figure(run):
+    """snakemake --report on the finished run: one self-contained HTML file with every figure."""
+    report = run["work"] / "report.html"
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "stack": {"method": "sigma_clip"}}
+    run_snakemake(run["work"], config, "--report", str(report))
+    text = report.read_text()
+    for name in ("stack.png", "shifts.png", "background.png", "frame_quality.html", "curve_of_growth.png"):
+        assert f'"filename": "{name}"' in text, name
+    assert text.count("data:image/png") >= 4 and "data:text/html" in text
+    assert 'src="http' not in text

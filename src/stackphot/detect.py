@@ -36,6 +36,8 @@ __all__ = [
     "CATALOGUE_COLUMNS",
     "DetectionPass",
     "find_sources",
+    "subtract_sources",
+    "add_residual_sources",
     "clean_outliers",
     "refine_centroids",
     "cross_match",
@@ -45,8 +47,9 @@ FINDERS = {"dao": DAOStarFinder, "iraf": IRAFStarFinder}
 CENTROID_METHODS = {"com": centroid_com, "quadratic": centroid_quadratic, "1dg": centroid_1dg, "2dg": centroid_2dg}
 CATALOGUE_COLUMNS = (
     "id", "x", "y", "peak", "flux", "sharpness", "roundness", "significance", "pass", "fwhm", "found_by",
+    "residual",
 )
-_INT_COLUMNS = ("id", "pass")
+_COLUMN_TYPES = {"id": "int64", "pass": "int64", "found_by": str, "residual": bool}
 # An outlier is this many times the noise above the median of its 3 x 3 neighbourhood ...
 OUTLIER_NSIGMA = 5.0
 # ... and more than this many times that median: the core of a pixel-integrated Gaussian star with FWHM
@@ -164,7 +167,7 @@ class DetectionPass:
 def _empty_catalogue() -> pd.DataFrame:
     return pd.DataFrame(
         {
-            name: pd.Series(dtype="int64" if name in _INT_COLUMNS else str if name == "found_by" else "float64")
+            name: pd.Series(dtype=_COLUMN_TYPES.get(name, "float64"))
             for name in CATALOGUE_COLUMNS
         }
     )
@@ -250,6 +253,10 @@ def _run_pass(data, invalid, noise, detection_pass: DetectionPass, index: int, e
     )
 
 
+def _as_passes(passes) -> list[DetectionPass]:
+    return [p if isinstance(p, DetectionPass) else DetectionPass.from_mapping(p) for p in passes]
+
+
 def _merge(detections: pd.DataFrame, fwhms: Sequence[float], match_radius: float | None) -> pd.DataFrame:
     """One row per source: greedy, most significant detection first, each claiming its unclaimed neighbours."""
     # Most significant first; on a tie the earlier pass wins (stable order of the passes).
@@ -278,6 +285,7 @@ def _merge(detections: pd.DataFrame, fwhms: Sequence[float], match_radius: float
     found_by = detections["pass"].groupby(owner).agg(lambda p: ",".join(map(str, sorted(set(p)))))
     kept = detections.iloc[found_by.index].copy()
     kept["found_by"] = found_by.to_numpy()
+    kept["residual"] = False
     return kept
 
 
@@ -332,7 +340,8 @@ def find_sources(
         ``sharpness``; ``roundness`` (DAO ``roundness1``, IRAF ``roundness``); ``significance`` (the
         detection's peak-to-threshold ratio, see below); ``pass`` (index of the pass whose measurement is
         kept); ``fwhm`` (that pass's FWHM); ``found_by`` (comma-separated indices of the passes that
-        detected the source, e.g. ``"0,1"``).
+        detected the source, e.g. ``"0,1"``); ``residual`` (False here; True for the sources that
+        ``add_residual_sources`` finds).
 
         ``significance`` is the ratio a finder thresholds on, at the source: for DAO the amplitude of the
         fitted kernel Gaussian over the pass's effective threshold (DAOFIND's own ratio, photutils'
@@ -359,7 +368,7 @@ def find_sources(
     data = np.asarray(data, dtype=float)
     if data.ndim != 2:
         raise ValueError(f"data must be a 2D image, got {data.ndim} dimension(s)")
-    passes = [p if isinstance(p, DetectionPass) else DetectionPass.from_mapping(p) for p in passes]
+    passes = _as_passes(passes)
     if not passes:
         raise ValueError("at least one detection pass is needed")
     if match_radius is not None and not match_radius > 0:
@@ -381,10 +390,126 @@ def find_sources(
     merged = _merge(pd.concat(tables, ignore_index=True), [p.fwhm for p in passes], match_radius)
     merged = merged.sort_values("flux", ascending=False, kind="stable").reset_index(drop=True)
     merged.insert(0, "id", np.arange(1, len(merged) + 1))
-    return merged[list(CATALOGUE_COLUMNS)].astype({name: "int64" for name in _INT_COLUMNS})
+    return merged[list(CATALOGUE_COLUMNS)].astype(_COLUMN_TYPES)
 
 
-def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mask=None):
+def _moffat_psf(data, x, y, *, mask, error, n_stars: int):
+    """A Moffat PSF, its width and shape fitted to the brightest sources (the median of their fits)."""
+    from photutils.psf import MoffatPSF, PSFPhotometry
+
+    psf = MoffatPSF(alpha=2.0, beta=2.5)
+    psf.alpha.fixed = psf.beta.fixed = False
+    fitter = PSFPhotometry(psf, (11, 11), aperture_radius=4.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)  # a blend that does not converge: the median decides
+        fitted = fitter(data, mask=mask, error=error, init_params=_initial_positions(x[:n_stars], y[:n_stars]))
+    return MoffatPSF(alpha=float(np.nanmedian(fitted["alpha_fit"])), beta=float(np.nanmedian(fitted["beta_fit"])))
+
+
+def _initial_positions(x, y):
+    from astropy.table import Table
+
+    return Table({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)})
+
+
+def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30) -> np.ndarray:
+    """The image less a PSF model of every listed source: what neighbours' light hid is left to find.
+
+    The PSF is a Moffat profile whose width and shape are the medians of free fits to the ``n_psf_stars``
+    first sources (list them brightest first); every source is then fitted with that PSF (position and
+    flux, photutils ``PSFPhotometry``) and subtracted. A PSF that is no Moffat (a defocused ring, a plate's
+    bloated stars) leaves residuals around bright stars that a later detection may take for sources.
+
+    Parameters
+    ----------
+    data : 2D array
+        Background-subtracted image; NaN and infinite pixels are masked.
+    x, y : array_like
+        Source positions (0-based pixels), brightest first.
+    mask : 2D bool array, optional
+        Pixels to ignore in the fits.
+    error : 2D array, optional
+        One-sigma error per pixel, weighting the fits.
+    n_psf_stars : int
+        How many of the first sources fit the PSF's shape.
+    """
+    from photutils.psf import PSFPhotometry, SourceGrouper
+
+    data = np.asarray(data, dtype=float)
+    invalid = _invalid_pixels(data, mask)
+    if error is not None:
+        invalid |= ~(np.isfinite(error) & (np.asarray(error) > 0))
+        error = np.where(invalid, 1.0, error)
+    work = np.where(invalid, 0.0, data)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size == 0:
+        return work
+    psf = _moffat_psf(work, x, y, mask=invalid, error=error, n_stars=n_psf_stars)
+    fwhm = float(psf.fwhm)
+    fit_size = 2 * math.floor(fwhm) + 1  # about 2 FWHM: the core, where position and flux are measured
+    # Sources whose fitting boxes overlap are fitted together: alone, a faint star beside a bright one
+    # would run to it and take its flux.
+    fitter = PSFPhotometry(psf, (fit_size, fit_size), aperture_radius=fwhm, grouper=SourceGrouper(fit_size),
+                           group_warning_threshold=10**6)  # a cluster's core is one large group: expected
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyUserWarning)
+        fitter(work, mask=invalid, error=error, init_params=_initial_positions(x, y))
+    model_size = 2 * math.ceil(5 * fwhm) + 1  # the wings, to about 1 % of the peak for beta 2.5
+    return fitter.make_residual_image(work, psf_shape=(model_size, model_size))
+
+
+def add_residual_sources(data, catalog: pd.DataFrame, *, passes, rms, mask=None, error=None,
+                         match_radius: float | None = None, clean: bool = False,
+                         profile_error: float = 0.05) -> tuple[pd.DataFrame, np.ndarray]:
+    """The catalogue and the sources the same passes find once its sources are subtracted.
+
+    In a crowded field a faint star a few FWHM from a bright one sits on that star's wing: it makes no
+    peak of its own, or fails the finders' roundness test, until the bright star is removed
+    (``subtract_sources``). New sources closer than the match radius to a catalogued one are dropped (a
+    residual of that source's subtraction). On a simulated 5-frame stack of a cluster (300 x 360 px, 750
+    stars) the completeness for stars with SNR > 10 rose from 0.92 to 0.98; 2 of 308 sources lay more
+    than 1.5 px from a true star, both centroids of blends (``tests/test_workflow.py``).
+
+    Parameters
+    ----------
+    data : 2D array
+        The image ``catalog`` was found on.
+    catalog : DataFrame
+        ``find_sources`` output, brightest first.
+    passes, rms, mask, match_radius, clean
+        As for ``find_sources``; ``error`` as for ``subtract_sources``.
+    profile_error : float
+        Fraction of the subtracted model added in quadrature to ``rms`` for the second detection.
+
+    Returns
+    -------
+    catalogue : DataFrame
+        The catalogue with the new sources appended (``residual`` True; their ``peak`` and ``flux`` are
+        measured on the residual image), ids renumbered 1..n.
+    residual : numpy.ndarray
+        The image less the catalogue's sources, where the new ones are best measured (their centroids).
+    """
+    x, y = catalog["x"].to_numpy(), catalog["y"].to_numpy()
+    residual = subtract_sources(data, x, y, mask=mask, error=error)
+    # No model is exact: its error grows with the light it removed (DAOPHOT's profile error), and where
+    # a bright star was, the thresholds rise with it instead of taking its residual rings for stars.
+    model = np.where(_invalid_pixels(np.asarray(data, dtype=float), mask), 0.0, data) - residual
+    noise = np.hypot(_noise_map(rms, residual.shape), profile_error * np.abs(model))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NoDetectionsWarning)  # finding nothing more is normal
+        found = find_sources(residual, passes=passes, rms=noise, mask=mask, match_radius=match_radius, clean=clean)
+    radius = match_radius if match_radius is not None else 0.5 * max(p.fwhm for p in _as_passes(passes))
+    if len(catalog) and len(found):
+        distance = cKDTree(np.column_stack([x, y])).query(found[["x", "y"]].to_numpy())[0]
+        found = found[distance > radius]
+    found = found.assign(residual=True)
+    merged = pd.concat([catalog, found], ignore_index=True) if len(found) else catalog.copy()
+    merged["id"] = np.arange(1, len(merged) + 1)
+    return merged, residual
+
+
+def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mask=None,
+                     max_shift: float | None = None):
     """Recentroid sources in a box around given positions with a photutils centroid function.
 
     Parameters
@@ -402,12 +527,17 @@ def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mas
         Odd side (px) of the box centred on each starting position; a few FWHM suits isolated stars.
     mask : 2D bool array, optional
         Pixels to ignore (True), in addition to the non-finite ones.
+    max_shift : float, optional
+        Largest move (px) accepted from the starting position; default ``box_size / 2``. In a crowded
+        field a neighbour in the box pulls the centroid of a faint star towards it: on a simulated cluster
+        stack, 2dg centroids with no limit left 2.3 % of the sources more than 1.5 px from any true star,
+        with a 1 px limit 0.7 %.
 
     Returns
     -------
     x_new, y_new : numpy.ndarray
         Refined positions, 1D float arrays of the inputs' length. A source keeps its starting position
-        where the centroid fails (NaN, e.g. a fit that does not converge), moves more than ``box_size / 2``
+        where the centroid fails (NaN, e.g. a fit that does not converge), moves more than ``max_shift``
         px (it ran off to a neighbour), where its box holds no valid pixel, or where the start is not
         finite or off the image.
 
@@ -445,7 +575,8 @@ def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mas
             data, x[inside], y[inside], box_size=int(box_size), mask=invalid,
             centroid_func=CENTROID_METHODS[method],
         )
-    good = np.isfinite(cx) & np.isfinite(cy) & (np.hypot(cx - x[inside], cy - y[inside]) <= box_size / 2)
+    limit = box_size / 2 if max_shift is None else max_shift
+    good = np.isfinite(cx) & np.isfinite(cy) & (np.hypot(cx - x[inside], cy - y[inside]) <= limit)
     index = np.flatnonzero(inside)[good]
     x[index], y[index] = cx[good], cy[good]
     return x, y

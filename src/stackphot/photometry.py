@@ -18,6 +18,9 @@ Flags (bit values, combined with ``|``; all refer to the largest aperture):
     a saturated pixel lies (even partly) inside the aperture.
 ``NEIGHBOUR`` (8)
     another of the measured positions lies within ``neighbour_radius``.
+``CROWDED_SKY`` (16)
+    masking other sources left less than ``min_sky_fraction`` of the annulus, so the sky is the clipped
+    median of the whole annulus, neighbours' light included (biased high: the flux is too low).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ EDGE = 1
 NONFINITE = 2
 SATURATED = 4
 NEIGHBOUR = 8
+CROWDED_SKY = 16
 
 # Standard error of the median of n normal values: sqrt(pi / 2) sigma / sqrt(n).
 MEDIAN_ERROR_FACTOR = 1.2533
@@ -64,13 +68,26 @@ def _touches(flagged, aperture) -> np.ndarray:
     return np.asarray(aperture_photometry(flagged, aperture)["aperture_sum"]) > 0
 
 
-def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, neighbour_radius, sigma):
+def _annulus_sky(data, annulus, invalid, sigma):
+    """Sigma-clipped median of each annulus, its standard error and the number of pixels it used."""
+    from astropy.stats import SigmaClip
+    from photutils.aperture import ApertureStats
+
+    stats = ApertureStats(data, annulus, mask=invalid, sigma_clip=SigmaClip(sigma=sigma))
+    median = np.atleast_1d(np.asarray(stats.median, dtype=float))
+    n_sky = np.atleast_1d(np.asarray(stats.center_aper_area.value))  # pixels left after clipping
+    with np.errstate(invalid="ignore", divide="ignore"):  # an annulus with no valid pixel: NaN
+        median_err = MEDIAN_ERROR_FACTOR * np.atleast_1d(np.asarray(stats.std, dtype=float)) / np.sqrt(n_sky)
+    return median, median_err, n_sky
+
+
+def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, neighbour_radius, sigma,
+             sky_mask, min_sky_fraction):
     """Core of the aperture photometry: per position the local sky and, per radius, flux and error.
 
     Returns a dict of arrays: ``bkg``, ``bkg_err`` (n,), ``flux``, ``flux_err`` (n, n_radii), ``flags`` (n,).
     """
-    from astropy.stats import SigmaClip
-    from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
+    from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
     from scipy.spatial import cKDTree
 
     n = len(positions)
@@ -82,12 +99,16 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
     invalid = _invalid_pixels(data, error=error, mask=mask)
     invalid_weight = invalid.astype(float)
 
-    stats = ApertureStats(data, CircularAnnulus(positions, r_in, r_out), mask=invalid,
-                          sigma_clip=SigmaClip(sigma=sigma))
-    bkg = np.atleast_1d(np.asarray(stats.median, dtype=float))
-    n_sky = np.atleast_1d(np.asarray(stats.center_aper_area.value))  # pixels left after clipping
-    with np.errstate(invalid="ignore", divide="ignore"):  # an annulus with no valid pixel: NaN
-        bkg_err = MEDIAN_ERROR_FACTOR * np.atleast_1d(np.asarray(stats.std, dtype=float)) / np.sqrt(n_sky)
+    annulus = CircularAnnulus(positions, r_in, r_out)
+    crowded = np.zeros(n, dtype=bool)
+    if sky_mask is None:
+        bkg, bkg_err, _ = _annulus_sky(data, annulus, invalid, sigma)
+    else:
+        # Clipping alone leaves the faint wings of neighbours in a crowded annulus, biasing the sky high.
+        bkg, bkg_err, n_sky = _annulus_sky(data, annulus, invalid | np.asarray(sky_mask, dtype=bool), sigma)
+        crowded = ~(n_sky >= min_sky_fraction * annulus.area)
+        if crowded.any():
+            bkg[crowded], bkg_err[crowded], _ = _annulus_sky(data, annulus[crowded], invalid, sigma)
 
     flux = np.empty((n, len(radii)))
     flux_err = np.full((n, len(radii)), np.nan)
@@ -109,6 +130,7 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
         flags |= np.where(_touches(np.asarray(saturated, dtype=bool).astype(float), largest), SATURATED, 0)
     nearest = cKDTree(positions).query(positions, k=2)[0][:, 1]  # inf when there is no other position
     flags |= np.where(nearest <= (r_out if neighbour_radius is None else neighbour_radius), NEIGHBOUR, 0)
+    flags |= np.where(crowded, CROWDED_SKY, 0)
     return {"bkg": bkg, "bkg_err": bkg_err, "flux": flux, "flux_err": flux_err, "flags": flags.astype(int)}
 
 
@@ -126,7 +148,8 @@ def _check_geometry(radii, r_in, r_out) -> np.ndarray:
 
 
 def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=None, saturated=None,
-                      neighbour_radius=None, zero_point: float = 25.0, sigma: float = 3.0) -> pd.DataFrame:
+                      neighbour_radius=None, zero_point: float = 25.0, sigma: float = 3.0, sky_mask=None,
+                      min_sky_fraction: float = 0.25) -> pd.DataFrame:
     """Circular-aperture photometry with a local background from an annulus around each source.
 
     Per source the sky is the sigma-clipped median of the annulus pixels (those whose centre lies in it;
@@ -166,13 +189,18 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
         ``mag = zero_point - 2.5 log10(flux)``.
     sigma : float
         Clipping threshold for the annulus statistics.
+    sky_mask : 2D bool array, optional
+        Pixels of sources (e.g. ``stackphot.background.source_mask``), left out of the annuli only.
+    min_sky_fraction : float
+        With ``sky_mask``: an annulus left with fewer than this fraction of its area uses all its pixels
+        instead, and is flagged CROWDED_SKY.
 
     Returns
     -------
     DataFrame with one row per source: ``id``, ``x``, ``y``, ``bkg`` (local sky per pixel), ``bkg_err``;
     per radius r ``flux_r{r:g}``, ``flux_err_r{r:g}`` (e.g. ``flux_r4``, ``flux_err_r2.5``); for the first
     radius ``flux``, ``flux_err``, ``mag``, ``mag_err`` (both NaN where flux <= 0 or NaN); ``flags`` (int:
-    EDGE, NONFINITE, SATURATED, NEIGHBOUR of this module, for the largest aperture; read it as
+    EDGE, NONFINITE, SATURATED, NEIGHBOUR, CROWDED_SKY of this module, for the largest aperture; read it as
     ``table["flags"]``, as ``table.flags`` is pandas' own attribute). A flux is NaN when its
     aperture holds a NaN, masked or off-image pixel, or when the annulus has no valid pixel.
 
@@ -190,7 +218,8 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
     if not x.shape == y.shape == ids.shape or x.ndim != 1:
         raise ValueError(f"x, y and ids must be 1D and of one length, got {x.shape}, {y.shape}, {ids.shape}")
     measured = _measure(data, np.column_stack([x, y]), radii, r_in, r_out, error=error, mask=mask,
-                        saturated=saturated, neighbour_radius=neighbour_radius, sigma=sigma)
+                        saturated=saturated, neighbour_radius=neighbour_radius, sigma=sigma, sky_mask=sky_mask,
+                        min_sky_fraction=min_sky_fraction)
     columns = {"id": ids, "x": x, "y": y, "bkg": measured["bkg"], "bkg_err": measured["bkg_err"]}
     for i, radius in enumerate(radii):
         columns[f"flux_r{radius:g}"] = measured["flux"][:, i]
@@ -206,7 +235,8 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
 
 
 def measure_sky_apertures(data, wcs, coords, *, radius_arcsec: float, annulus_arcsec, error=None, mask=None,
-                          saturated=None, sigma: float = 3.0) -> pd.DataFrame:
+                          saturated=None, sigma: float = 3.0, sky_mask=None,
+                          min_sky_fraction: float = 0.25) -> pd.DataFrame:
     """Aperture photometry at sky positions, with apertures and annulus sized in arcsec.
 
     The same measurement as ``measure_apertures`` (same background, errors, NaN rules and flags) after
@@ -228,7 +258,7 @@ def measure_sky_apertures(data, wcs, coords, *, radius_arcsec: float, annulus_ar
         Aperture radius.
     annulus_arcsec : (float, float)
         Inner and outer background radius; outside the aperture.
-    error, mask, saturated, sigma
+    error, mask, saturated, sigma, sky_mask, min_sky_fraction
         As for ``measure_apertures``.
 
     Returns
@@ -252,7 +282,8 @@ def measure_sky_apertures(data, wcs, coords, *, radius_arcsec: float, annulus_ar
     positions = np.atleast_2d(aperture.positions)
     table = measure_apertures(data, positions[:, 0], positions[:, 1], radii=aperture.r,
                               annulus=(annulus.r_in, annulus.r_out), error=error, mask=mask,
-                              saturated=saturated, sigma=sigma)
+                              saturated=saturated, sigma=sigma, sky_mask=sky_mask,
+                              min_sky_fraction=min_sky_fraction)
     table.insert(0, lon, getattr(coords, lon).deg)
     table.insert(1, lat, getattr(coords, lat).deg)
     return table[columns]
@@ -339,6 +370,27 @@ def curve_of_growth(data, x: float, y: float, *, radii, error=None, mask=None) -
     r50 = float(profile.calc_radius_at_ee(0.5 * total))
     return GrowthCurve(x=float(x), y=float(y), radii=radii, flux=np.asarray(profile.profile, dtype=float),
                        flux_err=np.asarray(flux_err, dtype=float), ee=profile.profile / total, r50=r50)
+
+
+def isolated_stars(photometry: pd.DataFrame, *, radius: float, contrast: float = 0.01) -> np.ndarray:
+    """Which sources of a ``measure_apertures`` table suit a curve of growth: a positive flux, no flag but
+    NEIGHBOUR or CROWDED_SKY, and no neighbour within ``radius`` px brighter than ``contrast`` times it.
+
+    Both flags would leave no bright star in a crowded field, where every star has faint neighbours in
+    its annulus; for the brightest stars these neighbours, and the sky bias they cause, are negligible.
+    """
+    from scipy.spatial import cKDTree
+
+    flux = photometry["flux"].to_numpy()
+    usable = ((photometry["flags"].to_numpy() & ~(NEIGHBOUR | CROWDED_SKY)) == 0) & (flux > 0)
+    xy = photometry[["x", "y"]].to_numpy()
+    if not len(xy):
+        return usable
+    for i, others in enumerate(cKDTree(xy).query_ball_point(xy, radius)):
+        if usable[i]:
+            others = [j for j in others if j != i]
+            usable[i] = not np.any(np.nan_to_num(flux[others], nan=np.inf) > contrast * flux[i])
+    return usable
 
 
 def aperture_correction(table_or_profiles, radius: float, total_radius: float) -> float:
