@@ -55,3 +55,33 @@ def test_empty_or_missing_folders_are_named(tmp_path):
         resolve_datasets({"data": str(tmp_path / "missing")})
     with pytest.raises(DatasetError, match="no dataset configured"):
         resolve_datasets({"datasets": {}})
+
+
+def test_frame_size_is_read_from_the_headers_and_the_simulation_spec(frames_dir, tmp_path):
+    assert resolve_datasets({"data": str(frames_dir)})["night1"].pixels == 16
+    spec = tmp_path / "sim.yaml"
+    spec.write_text("n_frames: 2\nshape: [30, 50]\n")
+    assert resolve_datasets({"datasets": {"sim": {"simulate": str(spec)}}})["sim"].pixels == 1500
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "a.fits").write_bytes(b"SIMPLE  = not a FITS file")
+    assert resolve_datasets({"data": str(tmp_path / "broken")})["broken"].pixels is None
+
+
+@pytest.mark.parametrize(
+    "n_frames, pixels, batch_size, sizes",
+    [
+        (10, 100, 3, [3, 3, 3, 1]),
+        (10, 100, 1, [1] * 10),
+        (200, 2048 * 2048, "auto", [8] * 25),  # 8 frames of 2048 x 2048 per job
+        (1000, 256 * 256, "auto", [125] * 8),  # at least 8 jobs
+        (5, 1040 * 1392, "auto", [1] * 5),
+        (5, None, "auto", [1] * 5),  # frame size unknown: one frame per job
+    ],
+)
+def test_batches_cover_every_frame_once_in_order(n_frames, pixels, batch_size, sizes):
+    from stackphot.datasets import Dataset
+
+    frames = {f"f{i:04d}": f"f{i:04d}.fits" for i in range(n_frames)}
+    batches = Dataset("d", frames, "f0000", pixels=pixels).batches(batch_size)
+    assert [len(batch) for batch in batches] == sizes
+    assert sum(batches, []) == list(frames)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,11 @@ from stackphot.io import find_frames
 
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+# batch_size auto: about this many pixels per job (8 frames of 2048 x 2048), so that a job's Python start
+# and imports (about 1 s) stay a few per cent of its work ...
+AUTO_PIXELS_PER_JOB = 2**25
+# ... and at least this many batches, so that every core has work.
+AUTO_MIN_BATCHES = 8
 
 
 class DatasetError(ValueError):
@@ -24,18 +30,47 @@ class Dataset:
     frames: dict[str, Path]  # frame name -> raw file, in name order
     reference: str
     simulate: Path | None = None  # the simulation spec, for datasets made by stackphot.simulate
+    pixels: int | None = None  # per frame, when known before the frames are read
 
     @property
     def frame_names(self) -> list[str]:
         return list(self.frames)
 
+    def batches(self, batch_size: int | str = "auto") -> list[list[str]]:
+        """The frame names in consecutive batches of ``batch_size`` (the last one may be shorter).
 
-def simulated_frame_names(spec_path) -> list[str]:
-    """Names of the frames a simulation spec makes (``frame_001`` ...), without simulating them."""
+        ``auto``: about ``AUTO_PIXELS_PER_JOB`` pixels per batch but at least ``AUTO_MIN_BATCHES`` batches
+        (one frame per batch when the frame size is unknown).
+        """
+        names = self.frame_names
+        if batch_size == "auto":
+            by_size = AUTO_PIXELS_PER_JOB // self.pixels if self.pixels else 1
+            batch_size = max(1, min(by_size, math.ceil(len(names) / AUTO_MIN_BATCHES)))
+        return [names[start : start + batch_size] for start in range(0, len(names), batch_size)]
+
+
+def simulated_frames(spec_path) -> tuple[list[str], int]:
+    """Names of the frames a simulation spec makes (``frame_001`` ...) and their pixel count, without
+    simulating them."""
     from stackphot.simulate import SimulationConfig, frame_name
 
     spec = SimulationConfig.from_mapping(yaml.safe_load(Path(spec_path).read_text()) or {})
-    return [frame_name(index) for index in range(spec.n_frames)]
+    return [frame_name(index) for index in range(spec.n_frames)], math.prod(spec.shape)
+
+
+def frame_pixels(path) -> int | None:
+    """Pixels of the first 2D image in a FITS file, from its headers alone; None if there is none (the
+    ingest step reports what is wrong with the file)."""
+    from astropy.io import fits
+
+    try:
+        with fits.open(path, mode="readonly") as hdul:
+            for hdu in hdul:
+                if hdu.header.get("NAXIS") == 2:
+                    return hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
+    except (OSError, KeyError, ValueError):
+        pass
+    return None
 
 
 def _checked_name(name: str) -> str:
@@ -69,14 +104,16 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         _checked_name(name)
         if entry.get("simulate"):
             spec = Path(entry["simulate"])
-            frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in simulated_frame_names(spec)}
+            names, pixels = simulated_frames(spec)
+            frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
         else:
             spec = None
             frames = find_frames(entry["path"])
+            pixels = frame_pixels(next(iter(frames.values())))
         reference = entry.get("reference") or config.get("reference") or next(iter(frames))
         if reference not in frames:
             raise DatasetError(
                 f"dataset {name!r}: reference frame {reference!r} is not one of its frames ({', '.join(frames)})"
             )
-        datasets[name] = Dataset(name, frames, reference, spec)
+        datasets[name] = Dataset(name, frames, reference, spec, pixels)
     return datasets

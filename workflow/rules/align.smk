@@ -1,20 +1,32 @@
-rule align_frame:
-    """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN."""
-    input:
-        frame="results/{dataset}/background/{frame}.sub.fits",
-        shift="results/{dataset}/register/{frame}.csv",
-    output:
-        frame="results/{dataset}/aligned/{frame}.fits",
-    log:
-        "logs/{dataset}/align_frame/{frame}.log",
-    benchmark:
-        "benchmarks/{dataset}/align_frame/{frame}.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    params:
-        order=lookup(dpath="align/order", within=config),
-    script:
-        "../../scripts/align_frame.py"
+for dataset, index, frames in frame_batches():
+
+    rule:
+        """Shift a batch of background-subtracted frames onto the reference; uncovered pixels become NaN."""
+        name:
+            batch_rule_name("align_frames", dataset, index)
+        input:
+            frames=expand(
+                "results/{dataset}/background/{frame}.sub.fits",
+                dataset=dataset,
+                frame=frames,
+            ),
+            shifts=expand(
+                "results/{dataset}/register/{frame}.csv", dataset=dataset, frame=frames
+            ),
+        output:
+            frames=expand(
+                "results/{dataset}/aligned/{frame}.fits", dataset=dataset, frame=frames
+            ),
+        log:
+            f"logs/{dataset}/align_frames/batch_{index:04d}.log",
+        benchmark:
+            f"benchmarks/{dataset}/align_frames/batch_{index:04d}.tsv"
+        conda:
+            "../../envs/stackphot.yaml"
+        params:
+            order=lookup(dpath="align/order", within=config),
+        script:
+            "../../scripts/align_frames.py"
 
 
 rule build_cube:

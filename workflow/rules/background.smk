@@ -1,21 +1,35 @@
-rule subtract_background:
-    """Estimate the sky of one frame; write the subtracted frame, the sky map and its RMS map."""
-    input:
-        frame="results/{dataset}/ingest/{frame}.fits",
-    output:
-        frame="results/{dataset}/background/{frame}.sub.fits",
-        sky="results/{dataset}/background/{frame}.sky.fits",
-    log:
-        "logs/{dataset}/subtract_background/{frame}.log",
-    benchmark:
-        "benchmarks/{dataset}/subtract_background/{frame}.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    params:
-        method=lookup(dpath="background/method", within=config),
-        box_size=lookup(dpath="background/box_size", within=config),
-        filter_size=lookup(dpath="background/filter_size", within=config),
-        sigma=lookup(dpath="background/sigma", within=config),
-        destripe=lookup(dpath="background/destripe", within=config),
-    script:
-        "../../scripts/subtract_background.py"
+for dataset, index, frames in frame_batches():
+
+    rule:
+        """Estimate the sky of a batch of frames; write each subtracted frame, its sky map and RMS map."""
+        name:
+            batch_rule_name("subtract_backgrounds", dataset, index)
+        input:
+            frames=expand(
+                "results/{dataset}/ingest/{frame}.fits", dataset=dataset, frame=frames
+            ),
+        output:
+            frames=expand(
+                "results/{dataset}/background/{frame}.sub.fits",
+                dataset=dataset,
+                frame=frames,
+            ),
+            skies=expand(
+                "results/{dataset}/background/{frame}.sky.fits",
+                dataset=dataset,
+                frame=frames,
+            ),
+        log:
+            f"logs/{dataset}/subtract_backgrounds/batch_{index:04d}.log",
+        benchmark:
+            f"benchmarks/{dataset}/subtract_backgrounds/batch_{index:04d}.tsv"
+        conda:
+            "../../envs/stackphot.yaml"
+        params:
+            method=lookup(dpath="background/method", within=config),
+            box_size=lookup(dpath="background/box_size", within=config),
+            filter_size=lookup(dpath="background/filter_size", within=config),
+            sigma=lookup(dpath="background/sigma", within=config),
+            destripe=lookup(dpath="background/destripe", within=config),
+        script:
+            "../../scripts/subtract_backgrounds.py"

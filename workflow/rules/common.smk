@@ -1,5 +1,7 @@
 """Helpers shared by the rules: which datasets and frames there are, and where their files live."""
 
+import re
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -33,13 +35,23 @@ wildcard_constraints:
     frame="[^/]+",
 
 
+def frame_batches():
+    """(dataset, batch number, frame names) of every batch of frames (config ``batch_size``): the
+    per-frame steps run one job per batch, each frame still with its own files."""
+    return [
+        (name, index, frames)
+        for name, dataset in DATASETS.items()
+        for index, frames in enumerate(dataset.batches(config["batch_size"]), start=1)
+    ]
+
+
+def batch_rule_name(stage, dataset, index):
+    """A rule name for one batch of one dataset (a Python identifier, as Snakemake needs)."""
+    return re.sub(r"\W", "_", f"{stage}_{dataset}_{index:04d}")
+
+
 def dataset_frames(wildcards):
     return DATASETS[wildcards.dataset].frame_names
-
-
-def raw_frame(wildcards):
-    """The raw file of one frame (read-only input)."""
-    return str(DATASETS[wildcards.dataset].frames[wildcards.frame])
 
 
 def per_frame(pattern):

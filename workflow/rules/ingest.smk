@@ -1,21 +1,27 @@
-rule ingest_frame:
-    """Read and validate one raw frame; write it as float32 with its error map and bad-pixel mask."""
-    input:
-        raw=raw_frame,
-    output:
-        frame="results/{dataset}/ingest/{frame}.fits",
-    log:
-        "logs/{dataset}/ingest_frame/{frame}.log",
-    benchmark:
-        "benchmarks/{dataset}/ingest_frame/{frame}.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    params:
-        gain=lookup(dpath="ingest/gain", within=config),
-        read_noise=lookup(dpath="ingest/read_noise", within=config),
-        saturation=lookup(dpath="ingest/saturation", within=config),
-    script:
-        "../../scripts/ingest_frame.py"
+for dataset, index, frames in frame_batches():
+
+    rule:
+        """Read and validate a batch of raw frames; write each as float32 with its error map and bad-pixel mask."""
+        name:
+            batch_rule_name("ingest_frames", dataset, index)
+        input:
+            raw=[str(DATASETS[dataset].frames[frame]) for frame in frames],
+        output:
+            frames=expand(
+                "results/{dataset}/ingest/{frame}.fits", dataset=dataset, frame=frames
+            ),
+        log:
+            f"logs/{dataset}/ingest_frames/batch_{index:04d}.log",
+        benchmark:
+            f"benchmarks/{dataset}/ingest_frames/batch_{index:04d}.tsv"
+        conda:
+            "../../envs/stackphot.yaml"
+        params:
+            gain=lookup(dpath="ingest/gain", within=config),
+            read_noise=lookup(dpath="ingest/read_noise", within=config),
+            saturation=lookup(dpath="ingest/saturation", within=config),
+        script:
+            "../../scripts/ingest_frames.py"
 
 
 rule tabulate_frames:

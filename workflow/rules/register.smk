@@ -18,26 +18,36 @@ rule prepare_reference:
         "../../scripts/prepare_reference.py"
 
 
-rule measure_shift:
-    """Cross-correlate one frame with the reference: its subpixel shift and quality figures."""
-    input:
-        frame="results/{dataset}/background/{frame}.sub.fits",
-        reference="results/{dataset}/register/reference.fits",
-    output:
-        shift="results/{dataset}/register/{frame}.csv",
-    log:
-        "logs/{dataset}/measure_shift/{frame}.log",
-    benchmark:
-        "benchmarks/{dataset}/measure_shift/{frame}.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    params:
-        smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
-        threshold=lookup(dpath="register/threshold", within=config),
-        crop=lookup(dpath="register/crop", within=config),
-        upsample_factor=lookup(dpath="register/upsample_factor", within=config),
-    script:
-        "../../scripts/measure_shift.py"
+for dataset, index, frames in frame_batches():
+
+    rule:
+        """Cross-correlate a batch of frames with the reference: each one's subpixel shift and quality figures."""
+        name:
+            batch_rule_name("measure_shifts", dataset, index)
+        input:
+            frames=expand(
+                "results/{dataset}/background/{frame}.sub.fits",
+                dataset=dataset,
+                frame=frames,
+            ),
+            reference=f"results/{dataset}/register/reference.fits",
+        output:
+            shifts=expand(
+                "results/{dataset}/register/{frame}.csv", dataset=dataset, frame=frames
+            ),
+        log:
+            f"logs/{dataset}/measure_shifts/batch_{index:04d}.log",
+        benchmark:
+            f"benchmarks/{dataset}/measure_shifts/batch_{index:04d}.tsv"
+        conda:
+            "../../envs/stackphot.yaml"
+        params:
+            smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
+            threshold=lookup(dpath="register/threshold", within=config),
+            crop=lookup(dpath="register/crop", within=config),
+            upsample_factor=lookup(dpath="register/upsample_factor", within=config),
+        script:
+            "../../scripts/measure_shifts.py"
 
 
 rule collect_shifts:

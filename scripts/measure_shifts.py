@@ -1,0 +1,24 @@
+"""Rule measure_shifts: each frame of a batch against the reference, as one-row tables."""
+
+from typing import TYPE_CHECKING
+
+from stackphot.io import read_image
+from stackphot.register import spectrum
+from stackphot.scripting import run_script
+from stackphot.steps import measure_frame_shift
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    reference, _, _ = read_image(smk.input.reference)
+    reference_spectrum = spectrum(reference)
+    for frame, output in zip(smk.input.frames, smk.output.shifts, strict=True):
+        measure_frame_shift(frame, reference, output, crop=smk.params.crop, smooth_sigma=smk.params.smooth_sigma,
+                            threshold=smk.params.threshold, upsample_factor=smk.params.upsample_factor, log=log,
+                            reference_spectrum=reference_spectrum)
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

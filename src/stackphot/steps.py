@@ -1,0 +1,88 @@
+"""The per-frame steps of the workflow, from file to file: what one job does for each frame of its batch.
+
+A rule takes a batch of frames (``batch_size`` in the config), so that thousands of small frames do not
+each pay for a Python start and its imports; each step still writes one file per frame, as a frame-by-frame
+run would, and gives the same bytes whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pandas as pd
+
+from stackphot.align import align_frame
+from stackphot.background import estimate_background, subtracted_error
+from stackphot.ingest import NONFINITE, ingest_frame
+from stackphot.io import frame_stem, read_image, read_raw_frame, write_image, write_table
+from stackphot.provenance import sha256
+from stackphot.register import measure_shift, prepare_for_registration
+
+
+def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
+    """Raw frame -> float32 frame with its ERR (Poisson and read noise) and MASK extensions."""
+    raw = read_raw_frame(raw_path)
+    frame = ingest_frame(raw, gain=gain, read_noise=read_noise, saturation=saturation)
+    noise = frame.noise
+    log.info("%s: shape %s, gain %.3f (%s), read noise %.3f (%s)", raw.path, frame.data.shape,
+             noise.gain, noise.gain_source, noise.read_noise, noise.read_noise_source)
+    header = raw.header.copy()
+    header["GAIN"] = (noise.gain, f"e-/ADU ({noise.gain_source})")
+    header["RDNOISE"] = (noise.read_noise, f"e- ({noise.read_noise_source})")
+    header["BUNIT"] = ("adu", "physical units of the data")
+    header["ORIGFILE"] = (raw.path.name, "raw file")
+    header["ORIGSHA"] = (sha256(raw.path), "SHA-256 of the raw file")
+    if frame.saturation is not None:
+        header["SATURATE"] = (frame.saturation, "ADU")
+    history = [f"stackphot ingest: {raw.path.name} HDU {raw.hdu_index}, BZERO/BSCALE applied, float32"]
+    if noise.assumed:
+        history.append("error map assumes gain 1 and no read noise: sqrt(counts)")
+    write_image(output, frame.data, header, extensions=[("ERR", frame.error, None), ("MASK", frame.mask, None)],
+                history=history)
+
+
+def subtract_background(frame_path, subtracted_path, sky_path, *, method, box_size, filter_size, sigma,
+                        destripe, log) -> None:
+    """Ingested frame -> background-subtracted frame (ERR, MASK) and the sky map with its RMS map."""
+    data, header, ext = read_image(frame_path, "MASK")
+    sky = estimate_background(data, method=method, mask=ext["MASK"] > 0, box_size=box_size,
+                              filter_size=filter_size, sigma=sigma, destripe_rows=destripe)
+    log.info("%s: %s", frame_stem(frame_path), sky.describe())
+    subtracted = data - sky.map
+    error = subtracted_error(subtracted, sky, gain=header["GAIN"])
+    history = [f"stackphot {sky.describe()}", "ERR: sky rms and the sources' Poisson noise"]
+    header["SKYLEVEL"] = (sky.level, "median subtracted sky (ADU)")
+    header["SKYRMS"] = (sky.rms_median, "median sky rms (ADU)")
+    write_image(subtracted_path, subtracted, header,
+                extensions=[("ERR", error, None), ("MASK", ext["MASK"], None)], history=history)
+    write_image(sky_path, sky.map, header, extensions=[("RMS", sky.rms, None)], history=history)
+
+
+def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, threshold, upsample_factor,
+                        log, reference_spectrum=None) -> None:
+    """One frame's shift against the prepared ``reference`` image (its FFT: ``reference_spectrum``, computed
+    once per batch), as a one-row table."""
+    data, header, ext = read_image(frame_path, "MASK")
+    prepared = prepare_for_registration(data, mask=(ext["MASK"] & NONFINITE) > 0, crop=crop,
+                                        smooth_sigma=smooth_sigma, threshold=threshold)
+    try:
+        shift = measure_shift(reference, prepared, upsample_factor=upsample_factor,
+                              reference_spectrum=reference_spectrum)
+    except ValueError as error:
+        raise ValueError(f"{frame_path}: {error}") from error
+    log.info("%s: %s", header.get("ORIGFILE"), shift)
+    name = frame_stem(frame_path).removesuffix(".sub")
+    write_table(output, pd.DataFrame([{"frame": name, **asdict(shift)}]))
+
+
+def align(frame_path, shift_path, output, *, order, log) -> None:
+    """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN."""
+    shift = pd.read_csv(shift_path).iloc[0]
+    data, header, ext = read_image(frame_path, "ERR", "MASK")
+    aligned = align_frame(data, shift.dy, shift.dx, error=ext["ERR"], mask=ext["MASK"] > 0, order=order)
+    log.info("%s shifted by (%.3f, %.3f) px; %.1f%% of pixels covered", shift.frame, shift.dy, shift.dx,
+             100 * aligned.valid.mean())
+    header["SHIFTY"] = (shift.dy, "applied shift along y (px)")
+    header["SHIFTX"] = (shift.dx, "applied shift along x (px)")
+    write_image(output, aligned.data, header, extensions=[("ERR", aligned.error, None)],
+                history=[f"stackphot align: scipy.ndimage.shift order {order}; uncovered pixels NaN"])
