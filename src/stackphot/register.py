@@ -122,7 +122,7 @@ def spectrum(prepared, shape=None) -> np.ndarray:
     The reference's spectrum is computed once and reused for every frame.
     """
     shape = padded_shape(np.shape(prepared)) if shape is None else shape
-    return fft.fft2(prepared, s=shape, workers=-1)
+    return fft.fft2(prepared, s=shape)
 
 
 @dataclass
@@ -164,7 +164,7 @@ def measure_shift(reference, moving, *, upsample_factor: int = 100, reference_sp
             raise RegistrationError(f"the {name} has nothing above the registration threshold; lower register.threshold")
     if reference_spectrum is None:
         reference_spectrum = spectrum(reference)
-    moving_spectrum = fft.fft2(moving, s=reference_spectrum.shape, workers=-1)
+    moving_spectrum = fft.fft2(moving, s=reference_spectrum.shape)
     shift, error, _ = phase_cross_correlation(
         reference_spectrum, moving_spectrum, upsample_factor=upsample_factor, space="fourier", normalization=None
     )

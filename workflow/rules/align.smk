@@ -23,6 +23,10 @@ for dataset, index, frames in frame_batches():
             f"benchmarks/{dataset}/align_frames/batch_{index:04d}.tsv"
         conda:
             "../../envs/stackphot.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(20, dataset),
+            runtime=runtime(1.5, dataset, len(frames)),
         params:
             order=lookup(dpath="align/order", within=config),
         script:
@@ -42,5 +46,9 @@ rule build_cube:
         "benchmarks/{dataset}/build_cube.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(8),
+        runtime=runtime(0.5, n_frames="all"),
     script:
         "../../scripts/build_cube.py"

@@ -25,6 +25,10 @@ for dataset, index, frames in frame_batches():
             f"benchmarks/{dataset}/subtract_backgrounds/batch_{index:04d}.tsv"
         conda:
             "../../envs/stackphot.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(35, dataset),
+            runtime=runtime(4, dataset, len(frames)),
         params:
             method=lookup(dpath="background/method", within=config),
             box_size=lookup(dpath="background/box_size", within=config),

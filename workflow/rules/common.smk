@@ -1,5 +1,6 @@
 """Helpers shared by the rules: which datasets and frames there are, and where their files live."""
 
+import math
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -48,6 +49,38 @@ def frame_batches():
 def batch_rule_name(stage, dataset, index):
     """A rule name for one batch of one dataset (a Python identifier, as Snakemake needs)."""
     return re.sub(r"\W", "_", f"{stage}_{dataset}_{index:04d}")
+
+
+# Resources of a job, for cluster executors, from the frame size: Python with its imports takes about 90 MB
+# and 1 s (benchmarks/), and each step holds some number of float32 frames at once.
+UNKNOWN_FRAME_PIXELS = 4096 * 4096
+
+
+def frame_megapixels(dataset):
+    return (DATASETS[dataset].pixels or UNKNOWN_FRAME_PIXELS) / 1e6
+
+
+def mem_mb(frames_held, dataset=None):
+    """resources mem_mb: 200 MB plus ``frames_held`` float32 frames of the dataset (the wildcard's if None)."""
+
+    def estimate(wildcards):
+        name = dataset or wildcards.dataset
+        return 200 + math.ceil(4 * frames_held * frame_megapixels(name))
+
+    return estimate
+
+
+def runtime(seconds_per_megapixel, dataset=None, n_frames=1):
+    """resources runtime (minutes): 10 plus the work on ``n_frames`` frames (``"all"``: the dataset's)."""
+
+    def estimate(wildcards):
+        name = dataset or wildcards.dataset
+        frames = len(DATASETS[name].frames) if n_frames == "all" else n_frames
+        return 10 + math.ceil(
+            frames * frame_megapixels(name) * seconds_per_megapixel / 60
+        )
+
+    return estimate
 
 
 def dataset_frames(wildcards):

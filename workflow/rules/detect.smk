@@ -11,6 +11,10 @@ rule detect_sources:
         "benchmarks/{dataset}/detect_sources.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(60),
+        runtime=runtime(15),
     params:
         detect=lookup(dpath="detect", within=config),
     script:

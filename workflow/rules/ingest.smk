@@ -16,6 +16,10 @@ for dataset, index, frames in frame_batches():
             f"benchmarks/{dataset}/ingest_frames/batch_{index:04d}.tsv"
         conda:
             "../../envs/stackphot.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(12, dataset),
+            runtime=runtime(1, dataset, len(frames)),
         params:
             gain=lookup(dpath="ingest/gain", within=config),
             read_noise=lookup(dpath="ingest/read_noise", within=config),
@@ -36,5 +40,9 @@ rule tabulate_frames:
         "benchmarks/{dataset}/tabulate_frames.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(4),
+        runtime=runtime(0.2, n_frames="all"),
     script:
         "../../scripts/tabulate_frames.py"

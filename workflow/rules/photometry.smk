@@ -12,6 +12,10 @@ rule measure_photometry:
         "benchmarks/{dataset}/measure_photometry.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(50),
+        runtime=runtime(6),
     params:
         photometry=lookup(dpath="photometry", within=config),
     script:
@@ -46,8 +50,14 @@ rule measure_curve_of_growth:
         ),
     log:
         "logs/{dataset}/measure_curve_of_growth.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_curve_of_growth.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(10),
+        runtime=runtime(2),
     params:
         photometry=lookup(dpath="photometry", within=config),
     script:
@@ -63,8 +73,14 @@ rule measure_sky_targets:
         ecsv="results/{dataset}/sky_photometry.ecsv",
     log:
         "logs/{dataset}/measure_sky_targets.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_sky_targets.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(50),
+        runtime=runtime(6),
     params:
         photometry=lookup(dpath="photometry", within=config),
     script:

@@ -10,6 +10,10 @@ rule prepare_reference:
         "benchmarks/{dataset}/prepare_reference.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(20),
+        runtime=runtime(2),
     params:
         smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
         threshold=lookup(dpath="register/threshold", within=config),
@@ -41,6 +45,10 @@ for dataset, index, frames in frame_batches():
             f"benchmarks/{dataset}/measure_shifts/batch_{index:04d}.tsv"
         conda:
             "../../envs/stackphot.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(30, dataset),
+            runtime=runtime(2, dataset, len(frames)),
         params:
             smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
             threshold=lookup(dpath="register/threshold", within=config),
@@ -58,9 +66,15 @@ rule collect_shifts:
         table="results/{dataset}/shifts.csv",
     log:
         "logs/{dataset}/collect_shifts.log",
+    benchmark:
+        "benchmarks/{dataset}/collect_shifts.tsv"
     localrule: True
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
     script:
         "../../scripts/collect_shifts.py"
 
@@ -74,8 +88,14 @@ rule assess_registration:
         table="results/{dataset}/registration_accuracy.csv",
     log:
         "logs/{dataset}/assess_registration.log",
+    benchmark:
+        "benchmarks/{dataset}/assess_registration.tsv"
     localrule: True
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
     script:
         "../../scripts/assess_registration.py"

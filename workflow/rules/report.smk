@@ -14,6 +14,10 @@ rule write_catalog_regions:
     localrule: True
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
     script:
         "../../scripts/write_catalog_regions.py"
 
@@ -31,6 +35,10 @@ rule write_aperture_regions:
     localrule: True
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
     params:
         photometry=lookup(dpath="photometry", within=config),
     script:
@@ -55,6 +63,10 @@ rule plot_stack:
         "benchmarks/{dataset}/plot_stack.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(30),
+        runtime=runtime(3),
     params:
         photometry=lookup(dpath="photometry", within=config),
     script:
@@ -78,6 +90,10 @@ rule plot_shifts:
         "benchmarks/{dataset}/plot_shifts.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
     params:
         reference=reference_frame("{frame}"),
     script:
@@ -101,6 +117,10 @@ rule plot_background:
         "benchmarks/{dataset}/plot_background.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(20),
+        runtime=runtime(3, n_frames=3),
     params:
         reference=reference_frame("{frame}"),
         frames_shown=3,
@@ -128,6 +148,10 @@ rule tabulate_frame_quality:
         "benchmarks/{dataset}/tabulate_frame_quality.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(2),
+        runtime=runtime(0.2, n_frames="all"),
     params:
         reference=reference_frame("{frame}"),
     script:

@@ -19,5 +19,9 @@ for _name, _dataset in DATASETS.items():
             f"benchmarks/{_name}/simulate.tsv"
         conda:
             "../../envs/stackphot.yaml"
+        threads: 1
+        resources:
+            mem_mb=mem_mb(10, _name),
+            runtime=runtime(3, _name, "all"),
         script:
             "../../scripts/simulate_frames.py"

@@ -13,6 +13,10 @@ rule stack_frames:
         "benchmarks/{dataset}/stack_frames.tsv"
     conda:
         "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=lambda wildcards: config["stack"]["memory_mb"] + 400,
+        runtime=runtime(1.5, n_frames="all"),
     params:
         method=lookup(dpath="stack/method", within=config),
         sigma=lookup(dpath="stack/sigma", within=config),
