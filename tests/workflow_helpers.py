@@ -14,7 +14,9 @@ def run_snakemake(workdir, config: dict, *extra: str, expect_success: bool = Tru
     """Write ``config`` as the folder's config.yaml and run the workflow there with 2 cores."""
     workdir = Path(workdir)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # A fixed SOURCE_DATE_EPOCH dates the products, so that two runs can be compared byte for byte.
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1764547200"))
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
          "--cores", "2", *extra],
