@@ -23,15 +23,18 @@ def plane(path, extension, coverage=None):
 
 
 def main(smk, log):
-    frames = list(smk.input.frames)
-    shifts = pd.read_csv(smk.input.shifts)
+    selection = pd.read_csv(smk.input.selection, keep_default_na=False)
+    accepted = selection["accepted"].to_numpy()
+    frames = [path for path, keep in zip(smk.input.frames, accepted, strict=True) if keep]
+    shifts = pd.read_csv(smk.input.shifts)[accepted]
     header = fits.Header()
     header["BUNIT"] = fits.getheader(frames[0]).get("BUNIT", "adu")
     header["NFRAMES"] = (len(frames), "planes along axis 3, in frames-table order")
     add_cards(header, "COMMENT", ["Aligned, background-subtracted frames; NaN: not covered by that frame.",
                                   "Extension ERR: one-sigma errors of the same planes; COVERAGE: frames per pixel."])
     add_cards(header, "HISTORY", [f"plane {i + 1}: {row.frame} shifted by ({row.dy:.3f}, {row.dx:.3f}) px"
-                                  for i, row in enumerate(shifts.itertuples())])
+                                  for i, row in enumerate(shifts.itertuples())]
+              + [f"rejected {row.frame}: {row.reason}" for row in selection[~accepted].itertuples()])
     shape = fits.getdata(frames[0]).shape
     coverage = np.zeros(shape, np.int16)
     write_cube(
@@ -41,7 +44,7 @@ def main(smk, log):
         extensions=[("ERR", [partial(plane, path, "ERR") for path in frames])],
         images=[("COVERAGE", lambda: coverage)],
     )
-    log.info("cube of %d frames written", len(frames))
+    log.info("cube of %d frames written (%d rejected)", len(frames), int((~accepted).sum()))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,11 @@ def main(smk, log):
     with fits.open(smk.input.cube, memmap=True) as cube:
         result = combine(cube[0].data, cube["ERR"].data, method=method, sigma=smk.params.sigma,
                          maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb)
-    frames = pd.read_csv(smk.input.frames)
-    header = stack_header(fits.getheader(smk.input.reference), frames, pd.read_csv(smk.input.shifts),
-                          method=method, options=options)
+    selection = pd.read_csv(smk.input.selection, keep_default_na=False)
+    frames = pd.read_csv(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
+    header = stack_header(fits.getheader(smk.input.reference), frames[frames.accepted],
+                          pd.read_csv(smk.input.shifts), method=method, options=options,
+                          rejected=frames[~frames.accepted])
     log.info("%s of %d frames; %d values rejected", method, len(frames), int(result.rejected.sum()))
     write_image(
         smk.output.stack,

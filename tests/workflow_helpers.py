@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_snakemake(workdir, config: dict, *extra: str, expect_success: bool = True) -> subprocess.CompletedProcess:
     """Write ``config`` as the folder's config.yaml and run the workflow there with 2 cores."""
     workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # A fixed SOURCE_DATE_EPOCH dates the products, so that two runs can be compared byte for byte.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",

@@ -37,7 +37,11 @@ STRETCH_SCALE = 10.0
 
 
 class RegistrationError(ValueError):
-    """A frame cannot be registered (nothing to correlate)."""
+    """A frame cannot be registered against the reference."""
+
+
+class NothingToRegisterError(RegistrationError):
+    """A prepared image holds no light above the registration threshold (a blank or closed-dome frame)."""
 
 
 def destripe(data, *, mask=None) -> np.ndarray:
@@ -150,8 +154,10 @@ def measure_shift(reference, moving, *, upsample_factor: int = 100, reference_sp
 
     Raises
     ------
-    RegistrationError
+    NothingToRegisterError
         If either prepared image holds no light (nothing above the threshold).
+    RegistrationError
+        If the shapes differ.
     """
     from skimage.registration import phase_cross_correlation
 
@@ -161,7 +167,7 @@ def measure_shift(reference, moving, *, upsample_factor: int = 100, reference_sp
         raise RegistrationError(f"frame shape {moving.shape} differs from the reference's {reference.shape}")
     for name, image in (("reference", reference), ("frame", moving)):
         if not np.any(image):
-            raise RegistrationError(f"the {name} has nothing above the registration threshold; lower register.threshold")
+            raise NothingToRegisterError(f"the {name} has nothing above the registration threshold; lower register.threshold")
     if reference_spectrum is None:
         reference_spectrum = spectrum(reference)
     moving_spectrum = fft.fft2(moving, s=reference_spectrum.shape)

@@ -10,8 +10,9 @@ from stackphot.provenance import processing_date, versions_line
 
 
 def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd.DataFrame, *, method: str,
-                 options: str = "") -> fits.Header:
-    """Header for a stack of ``frames`` (the frames table) aligned by ``shifts`` (frame, dy, dx).
+                 options: str = "", rejected: pd.DataFrame | None = None) -> fits.Header:
+    """Header for a stack of ``frames`` (the frames table) aligned by ``shifts`` (frame, dy, dx); the
+    ``rejected`` frames (frames-table rows with a ``reason``) are named in HISTORY with why.
 
     EXPTIME is in the image's own terms: the total for ``sum``, one frame's mean exposure for the others
     (whose pixel values are per-frame averages); TEXPTIME is always the total.
@@ -42,6 +43,8 @@ def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd
         history += [f"input {row.file}", f"  sha256 {row.sha256}"]
     history += [f"shift {row.file}: dy {row.dy:+.3f} dx {row.dx:+.3f} px (correlation {row.correlation:.3f})"
                 for row in merged.itertuples()]
+    if rejected is not None:
+        history += [f"rejected {row.file}: {row.reason}" for row in rejected.itertuples()]
     history.append(versions_line())
     add_cards(header, "HISTORY", history)
     return header

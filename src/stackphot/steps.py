@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import pandas as pd
 
 from stackphot.align import align_frame
@@ -16,7 +17,7 @@ from stackphot.background import estimate_background, subtracted_error
 from stackphot.ingest import NONFINITE, ingest_frame
 from stackphot.io import frame_stem, read_image, read_raw_frame, write_image, write_table
 from stackphot.provenance import sha256
-from stackphot.register import measure_shift, prepare_for_registration
+from stackphot.register import NothingToRegisterError, Shift, measure_shift, prepare_for_registration
 
 
 def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
@@ -68,6 +69,12 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
     try:
         shift = measure_shift(reference, prepared, upsample_factor=upsample_factor,
                               reference_spectrum=reference_spectrum)
+    except NothingToRegisterError as error:
+        if not np.any(reference):
+            raise ValueError(f"{frame_path}: {error}") from error
+        # A blank frame is no reason to stop: no shift, and the frame selection rejects it.
+        log.warning("%s: %s", frame_path, error)
+        shift = Shift(dy=np.nan, dx=np.nan, correlation=0.0, xcorr_error=np.nan, overlap=0.0)
     except ValueError as error:
         raise ValueError(f"{frame_path}: {error}") from error
     log.info("%s: %s", header.get("ORIGFILE"), shift)
@@ -76,13 +83,18 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
 
 
 def align(frame_path, shift_path, output, *, order, log) -> None:
-    """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN."""
+    """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN. A frame with
+    no shift (it could not be registered) covers nothing: all NaN."""
     shift = pd.read_csv(shift_path).iloc[0]
     data, header, ext = read_image(frame_path, "ERR", "MASK")
-    aligned = align_frame(data, shift.dy, shift.dx, error=ext["ERR"], mask=ext["MASK"] > 0, order=order)
+    if np.isfinite(shift.dy) and np.isfinite(shift.dx):
+        aligned = align_frame(data, shift.dy, shift.dx, error=ext["ERR"], mask=ext["MASK"] > 0, order=order)
+        data, error = aligned.data, aligned.error
+        header["SHIFTY"] = (shift.dy, "applied shift along y (px)")
+        header["SHIFTX"] = (shift.dx, "applied shift along x (px)")
+    else:
+        data, error = np.full_like(data, np.nan), np.full_like(data, np.nan)
     log.info("%s shifted by (%.3f, %.3f) px; %.1f%% of pixels covered", shift.frame, shift.dy, shift.dx,
-             100 * aligned.valid.mean())
-    header["SHIFTY"] = (shift.dy, "applied shift along y (px)")
-    header["SHIFTX"] = (shift.dx, "applied shift along x (px)")
-    write_image(output, aligned.data, header, extensions=[("ERR", aligned.error, None)],
+             100 * np.isfinite(data).mean())
+    write_image(output, data, header, extensions=[("ERR", error, None)],
                 history=[f"stackphot align: scipy.ndimage.shift order {order}; uncovered pixels NaN"])

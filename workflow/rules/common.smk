@@ -116,6 +116,7 @@ def all_products():
             [
                 "results/{dataset}/frames.csv",
                 "results/{dataset}/shifts.csv",
+                "results/{dataset}/rejected.csv",
                 "results/{dataset}/aligned_cube.fits",
                 "results/{dataset}/stack.fits",
                 "results/{dataset}/catalog.csv",

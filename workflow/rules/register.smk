@@ -79,6 +79,31 @@ rule collect_shifts:
         "../../scripts/collect_shifts.py"
 
 
+rule select_frames:
+    """Judge every frame against the quality limits: frames.csv-like table with accepted and reason, and the rejected ones."""
+    input:
+        shifts="results/{dataset}/shifts.csv",
+    output:
+        selection="results/{dataset}/frame_selection.csv",
+        rejected="results/{dataset}/rejected.csv",
+    log:
+        "logs/{dataset}/select_frames.log",
+    benchmark:
+        "benchmarks/{dataset}/select_frames.tsv"
+    localrule: True
+    conda:
+        "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(0),
+        runtime=runtime(0),
+    params:
+        quality=lookup(dpath="quality", within=config),
+        reference=lambda wildcards: DATASETS[wildcards.dataset].reference,
+    script:
+        "../../scripts/select_frames.py"
+
+
 rule assess_registration:
     """For a simulated dataset: measured shifts against the true ones."""
     input:

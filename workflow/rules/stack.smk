@@ -4,6 +4,7 @@ rule stack_frames:
         cube="results/{dataset}/aligned_cube.fits",
         shifts="results/{dataset}/shifts.csv",
         frames="results/{dataset}/frames.csv",
+        selection="results/{dataset}/frame_selection.csv",
         reference=reference_frame("results/{dataset}/ingest/{frame}.fits"),
     output:
         stack="results/{dataset}/stack.fits",

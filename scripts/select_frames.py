@@ -1,0 +1,30 @@
+"""Rule select_frames: each frame judged against the quality limits; the rejected ones listed with why."""
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from stackphot.io import write_table
+from stackphot.scripting import run_script
+from stackphot.selection import check_selection, judge_frames
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    limits = smk.params.quality
+    judged = judge_frames(pd.read_csv(smk.input.shifts), reference=smk.params.reference,
+                          min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"])
+    rejected = judged.loc[~judged["accepted"], ["frame", "reason"]]
+    for row in rejected.itertuples():
+        log.warning("rejected %s: %s", row.frame, row.reason)
+    check_selection(judged, on_bad_frame=limits["on_bad_frame"], min_frames=limits["min_frames"],
+                    dataset=smk.wildcards.dataset)
+    log.info("%d of %d frames accepted", int(judged["accepted"].sum()), len(judged))
+    write_table(smk.output.selection, judged)
+    write_table(smk.output.rejected, rejected)
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

@@ -1,0 +1,53 @@
+"""Which frames go into the stack: each frame's quality figures against the configured limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+class FrameSelectionError(ValueError):
+    """The run must stop: a bad frame with ``on_bad_frame: fail``, or too few good frames to stack."""
+
+
+def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: float,
+                 min_overlap: float) -> pd.DataFrame:
+    """``quality`` (one row per frame: ``frame, dy, dx, correlation, overlap``) with ``accepted`` and
+    ``reason`` columns; the reason says why a frame is rejected, and is empty for accepted frames.
+
+    A frame is rejected when it could not be registered (no shift: nothing above the registration
+    threshold, e.g. a closed-dome or blank frame), when its correlation with the reference at the found
+    shift is below ``min_correlation`` (unrelated light: clouds, a wrong field, pure noise), or when less
+    than ``min_overlap`` of it lands on the reference. The reference is always accepted.
+    """
+    reasons = []
+    for row in quality.itertuples():
+        if row.frame == reference:
+            reasons.append("")
+        elif not (np.isfinite(row.dy) and np.isfinite(row.dx)):
+            reasons.append("no shift measured: nothing above the registration threshold (a blank frame?)")
+        elif not row.correlation >= min_correlation:
+            reasons.append(f"correlation with the reference {row.correlation:.3f} < {min_correlation:g}: "
+                           "not the same field (pure noise, clouds, wrong pointing?)")
+        elif not row.overlap >= min_overlap:
+            reasons.append(f"overlap with the reference {row.overlap:.1%} < {min_overlap:.0%}")
+        else:
+            reasons.append("")
+    judged = quality.copy()
+    judged["accepted"] = [reason == "" for reason in reasons]
+    judged["reason"] = reasons
+    return judged
+
+
+def check_selection(judged: pd.DataFrame, *, on_bad_frame: str, min_frames: int, dataset: str) -> None:
+    """Raise FrameSelectionError if the run must stop: any rejected frame under ``on_bad_frame: fail``, or
+    fewer accepted frames than ``min_frames``. The message names every rejected frame and why."""
+    rejected = judged[~judged["accepted"]]
+    listing = "; ".join(f"{row.frame}: {row.reason}" for row in rejected.itertuples())
+    if on_bad_frame == "fail" and len(rejected):
+        raise FrameSelectionError(f"dataset {dataset}: {len(rejected)} bad frame(s) ({listing}); remove them, "
+                                  "or set on_bad_frame: reject to stack without them")
+    accepted = int(judged["accepted"].sum())
+    if accepted < min_frames:
+        raise FrameSelectionError(f"dataset {dataset}: only {accepted} good frame(s), fewer than min_frames "
+                                  f"{min_frames}" + (f" (rejected: {listing})" if listing else ""))
