@@ -7,7 +7,7 @@ import yaml
 from astropy.io import fits
 
 from stackphot.simulate import SimulationConfig, simulate_frame_set
-from workflow_helpers import run_snakemake
+from workflow_helpers import run_snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -68,6 +68,39 @@ def test_products_are_byte_identical_whatever_the_cores_and_batches(run, tmp_pat
     assert sorted(path.relative_to(ours) for path in ours.rglob("*") if path.is_file()) == products
     different = [str(name) for name in products if (ours / name).read_bytes() != (theirs / name).read_bytes()]
     assert not different, different
+
+
+def test_a_run_killed_while_stacking_finishes_with_the_same_bytes(run, tmp_path):
+    """SIGKILL to the whole run as the stack job starts; unlock, rerun: every product equals the clean run's
+    and the raw frames are untouched."""
+    import hashlib
+    import os
+    import signal
+    import subprocess
+    import time
+
+    (tmp_path / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}}
+    command, env = snakemake_command(tmp_path, config)
+    started = tmp_path / "logs/tiny/stack_frames.log"
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    while not started.exists() and process.poll() is None:
+        time.sleep(0.02)
+    assert process.poll() is None, "the run ended before the stack job started"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    stack = tmp_path / "results/tiny/stack.fits"
+    assert not stack.exists() or stack.read_bytes() == (run["results"] / "stack.fits").read_bytes()
+    raw = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in (tmp_path / "data/tiny").glob("*.fits")}
+    run_snakemake(tmp_path, config, "--unlock")
+    rerun = run_snakemake(tmp_path, config)
+    assert "stack_frames" in rerun.stderr and "simulate_tiny" not in rerun.stderr
+    ours, theirs = tmp_path / "results/tiny", run["results"]
+    products = sorted(path.relative_to(theirs) for path in theirs.rglob("*") if path.is_file())
+    assert sorted(path.relative_to(ours) for path in ours.rglob("*") if path.is_file()) == products
+    assert [str(name) for name in products if (ours / name).read_bytes() != (theirs / name).read_bytes()] == []
+    assert raw == {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in raw}
 
 
 def test_shifts_match_the_truth(run):

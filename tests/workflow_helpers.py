@@ -10,19 +10,24 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_snakemake(workdir, config: dict, *extra: str, expect_success: bool = True) -> subprocess.CompletedProcess:
-    """Write ``config`` as the folder's config.yaml and run the workflow there with 2 cores."""
+def snakemake_command(workdir, config: dict, *extra: str) -> tuple[list[str], dict]:
+    """Write ``config`` as the folder's config.yaml; the command line and environment that run the
+    workflow there with 2 cores."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     # A fixed SOURCE_DATE_EPOCH dates the products, so that two runs can be compared byte for byte.
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1764547200"))
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--cores", "2", *extra],
-        capture_output=True, text=True, env=env,
-    )
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
+               str(workdir), "--cores", "2", *extra]
+    return command, env
+
+
+def run_snakemake(workdir, config: dict, *extra: str, expect_success: bool = True) -> subprocess.CompletedProcess:
+    """Run the workflow with ``config`` in ``workdir`` (see ``snakemake_command``) to its end."""
+    command, env = snakemake_command(workdir, config, *extra)
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if expect_success and result.returncode != 0:
         raise AssertionError(f"snakemake failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
