@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | ck
 export PATH := $(abspath $(BIN)):$(PATH)
 CORES ?= 2
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean bench bench-quick
 
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
@@ -27,6 +27,19 @@ $(INSTALLED): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# The benchmark of issue 4 (bench/run_bench.py): the workflow against the same work in one process on one core.
+# Frames are simulated once into $(BENCH_DIR)/frames/; the 200x2048 set needs about 40 GB of free disk while it runs.
+# bench-quick runs small sets, to try the harness; its figures are not the issue's.
+BENCH_DIR ?= results/bench
+BENCH_SETS ?= 100x2048 200x2048 1000x256
+BENCH_QUICK_SETS ?= 10x512 20x512 100x128
+
+bench: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR) --cores $(CORES) $(BENCH_SETS)
+
+bench-quick: $(INSTALLED)
+	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR)/quick --cores $(CORES) $(BENCH_QUICK_SETS)
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,121 @@
+"""The in-process limit of issue 4: the workflow's numerical steps on one frame set, in one process on one core.
+
+Every frame is read and ingested, its sky estimated and subtracted, reduced for registration and its shift
+measured against the reference (whose spectrum is computed once), shifted onto the reference, and all of them
+combined: the package functions the rule scripts call, with the values of the same config, but without the
+intermediate files the rules write. Each stage's wall and CPU time is added up over the frames.
+
+    python bench/reference.py CONFIG OUT_DIR
+
+CONFIG names one dataset (``datasets: {name: {path: ...}}``); OUT_DIR receives ``reference.json`` (stage times
+and shifts) and ``stack.npy`` (the combined image, to compare with the workflow's).
+"""
+
+import os
+
+# One core: the BLAS and OpenMP pools are sized when numpy loads, hence before the imports below; the process is
+# also pinned to a single CPU, so that no library's own threads can use a second one.
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from stackphot.align import align_frame
+from stackphot.background import estimate_background, subtracted_error
+from stackphot.combine import combine
+from stackphot.datasets import resolve_datasets
+from stackphot.ingest import NONFINITE, ingest_frame
+from stackphot.io import read_raw_frame
+from stackphot.register import measure_shift, prepare_for_registration, spectrum
+
+
+class Stopwatch:
+    """Wall (perf_counter) and CPU (process_time) seconds, added up per stage."""
+
+    def __init__(self):
+        self.times: dict[str, dict[str, float]] = {}
+
+    @contextmanager
+    def __call__(self, stage: str):
+        wall, cpu = time.perf_counter(), time.process_time()
+        yield
+        total = self.times.setdefault(stage, {"wall": 0.0, "cpu": 0.0})
+        total["wall"] += time.perf_counter() - wall
+        total["cpu"] += time.process_time() - cpu
+
+
+def reduce_dataset(config: dict, out_dir: Path) -> dict:
+    """Ingest, background, register, align and combine the config's one dataset; stage times and shifts."""
+    (dataset,) = resolve_datasets(config).values()
+    ingest, background, register = config["ingest"], config["background"], config["register"]
+    clock = Stopwatch()
+
+    def subtracted(name):
+        """Data, error and mask of one frame as subtract_background writes them."""
+        with clock("ingest"):
+            frame = ingest_frame(read_raw_frame(dataset.frames[name]), gain=ingest["gain"],
+                                 read_noise=ingest["read_noise"], saturation=ingest["saturation"])
+        with clock("background"):
+            sky = estimate_background(frame.data, method=background["method"], mask=frame.mask > 0,
+                                      box_size=background["box_size"], filter_size=background["filter_size"],
+                                      sigma=background["sigma"], destripe_rows=background["destripe"])
+            data = frame.data - sky.map
+            error = subtracted_error(data, sky, gain=frame.noise.gain)
+        return data, error, frame.mask
+
+    def prepared(data, mask):
+        return prepare_for_registration(data, mask=(mask & NONFINITE) > 0, crop=register["crop"],
+                                        smooth_sigma=register["smooth_sigma"], threshold=register["threshold"])
+
+    reference = subtracted(dataset.reference)
+    with clock("register"):
+        reference_image = prepared(reference[0], reference[2])
+        reference_spectrum = spectrum(reference_image)
+    # The aligned planes go to float32 memmaps on disk, as the workflow's cube does: 200 frames of 2048 x 2048
+    # are 3.2 GB of data and as much of errors, which combine reads back in blocks within its memory budget.
+    shape = (len(dataset.frames), *reference[0].shape)
+    cube_path, errors_path = out_dir / "cube.npy", out_dir / "errors.npy"
+    cube = np.lib.format.open_memmap(cube_path, mode="w+", dtype=np.float32, shape=shape)
+    errors = np.lib.format.open_memmap(errors_path, mode="w+", dtype=np.float32, shape=shape)
+    shifts = []
+    for index, name in enumerate(dataset.frame_names):
+        is_reference = name == dataset.reference
+        data, error, mask = reference if is_reference else subtracted(name)
+        with clock("register"):
+            image = reference_image if is_reference else prepared(data, mask)
+            shift = measure_shift(reference_image, image, upsample_factor=register["upsample_factor"],
+                                  reference_spectrum=reference_spectrum)
+        # Rounded as shifts.csv stores them (%.6f), so that the stacks can be compared bit for bit.
+        dy, dx = round(shift.dy, 6), round(shift.dx, 6)
+        shifts.append({"frame": name, "dy": dy, "dx": dx})
+        with clock("align"):
+            aligned = align_frame(data, dy, dx, error=error, mask=mask > 0, order=config["align"]["order"])
+            cube[index], errors[index] = aligned.data, aligned.error
+    stack = config["stack"]
+    with clock("stack"):
+        result = combine(cube, errors, method=stack["method"], sigma=stack["sigma"], maxiters=stack["maxiters"],
+                         memory_mb=stack["memory_mb"])
+    np.save(out_dir / "stack.npy", result.image)
+    del cube, errors
+    cube_path.unlink()
+    errors_path.unlink()
+    return {"stages": clock.times, "shifts": shifts}
+
+
+def main(config_path, out_dir):
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = reduce_dataset(yaml.safe_load(Path(config_path).read_text()), out_dir)
+    (out_dir / "reference.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,322 @@
+"""`make bench`: the workflow against the same numerical work done in one process, on synthetic frame sets.
+
+For each frame set ``NxSIZE`` (N frames of SIZE x SIZE pixels) the harness
+
+1. simulates the frames with stackphot.simulate into ``DIR/frames/<set>/``, once: they are reused while their
+   spec is unchanged, and never timed;
+2. runs bench/reference.py, the workflow's numerical steps in one Python process on one core;
+3. runs the workflow in a fresh ``DIR/<set>/workflow/`` with ``snakemake --cores CORES``: first up to the stack
+   (the reference's work), then the rest (detection and photometry, beyond the reference). Each of the three is
+   one measured process tree; its products are deleted afterwards, its logs and benchmark files kept;
+
+then prints one table (per stage: wall and CPU time of both, their ratios, every rule's peak RSS; totals) and the
+acceptance figures of issue 4, and writes them to ``DIR/bench.md`` and ``DIR/bench.csv``.
+
+    python bench/run_bench.py [--dir results/bench] [--cores 2] [100x2048 200x2048 1000x256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+FULL_SETS = ("100x2048", "200x2048", "1000x256")
+
+# Stages of the reference, in DAG order, and the words of the names of the rules run up to the stack that belong to
+# each (rules may be renamed or batched). What runs after the stack is beyond the reference, whatever its name.
+RULE_WORDS = (
+    ("ingest", ("ingest", "tabulate")),
+    ("background", ("background",)),
+    ("register", ("reference", "shift", "regist")),
+    ("align", ("align", "cube")),
+    ("stack", ("stack",)),
+)
+STAGES = tuple(stage for stage, _ in RULE_WORDS)
+OTHER = "other: snakemake, start-up, unsampled"
+TOTAL = "total to the stack"
+BEYOND = "beyond the reference: detection, photometry, report"
+
+# Disk a set needs while it runs, per pixel of each frame: the workflow's float32 products (ingested, subtracted,
+# sky, aligned, cube: data, error and mask planes) are about 42 bytes.
+DISK_BYTES_PER_PIXEL = 45
+
+
+@dataclass(frozen=True)
+class FrameSetSpec:
+    n_frames: int
+    size: int
+
+    @classmethod
+    def parse(cls, text: str) -> FrameSetSpec:
+        match = re.fullmatch(r"(\d+)x(\d+)", text.strip().lower())
+        if not match:
+            raise argparse.ArgumentTypeError(f"{text!r}: a frame set is NxSIZE, e.g. 200x2048")
+        return cls(int(match[1]), int(match[2]))
+
+    @property
+    def name(self) -> str:
+        return f"n{self.n_frames}_s{self.size}"
+
+    def simulation(self) -> dict:
+        """Simulation keys: the default dataset's star density and cosmic-ray rate on a SIZE x SIZE frame."""
+        from stackphot.simulate import SimulationConfig
+
+        default = SimulationConfig()
+        scale = self.size / math.sqrt(default.shape[0] * default.shape[1])
+        return {
+            "shape": [self.size, self.size],
+            "n_frames": self.n_frames,
+            "seed": 4,
+            "n_cluster_stars": round(default.n_cluster_stars * scale**2),
+            "n_field_stars": round(default.n_field_stars * scale**2),
+            "cluster_scale_radius": round(default.cluster_scale_radius * scale, 1),
+            "cluster_max_radius": round(default.cluster_max_radius * scale, 1),
+            "cosmic_rays_per_frame": round(default.cosmic_rays_per_frame * scale**2, 2),
+            # Small frames keep most of their area on the reference.
+            "max_offset": min(default.max_offset, self.size / 20),
+        }
+
+
+def ensure_frames(spec: FrameSetSpec, folder: Path) -> Path:
+    """The set's frames in ``folder/<set>``, simulated unless they are there with the same spec."""
+    from stackphot.simulate import SimulationConfig, frame_name, simulate_frame_set, write_frame_set
+
+    folder = folder / spec.name
+    spec_file = folder / "spec.yaml"
+    wanted = yaml.safe_dump(spec.simulation())
+    frames = [folder / f"{frame_name(index)}.fits" for index in range(spec.n_frames)]
+    if spec_file.is_file() and spec_file.read_text() == wanted and all(path.is_file() for path in frames):
+        return folder
+    spec_file.unlink(missing_ok=True)  # written last: a set interrupted while written is simulated again
+    start = time.perf_counter()
+    write_frame_set(simulate_frame_set(SimulationConfig.from_mapping(spec.simulation())), folder, overwrite=True)
+    spec_file.write_text(wanted)
+    seconds = time.perf_counter() - start
+    print(f"{spec.name}: simulated in {seconds:.0f} s ({seconds / spec.n_frames:.2f} s per frame)", flush=True)
+    return folder
+
+
+@dataclass
+class Usage:
+    wall: float  # s, elapsed
+    cpu: float  # s, user + sys of the process and all its descendants
+    max_rss_mb: float  # the largest single process of the tree
+
+
+def measured(command: list[str], log: Path) -> Usage:
+    """Run ``command`` (absolute executable first), its output to ``log``; the exact usage of its process tree.
+
+    os.wait4 gives the child's rusage with every descendant it waited for (snakemake waits for all its jobs), so
+    no short job is missed as by sampling, and the figures are this run's alone, unlike RUSAGE_CHILDREN's.
+    """
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    with open(log, "w") as out:
+        redirect = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, out.fileno(), 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(command[0], command, env, file_actions=redirect)
+        _, status, usage = os.wait4(pid, 0)
+        wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"failed: {' '.join(command)}\n  see {log}")
+    return Usage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def read_benchmarks(folder: Path) -> pd.DataFrame:
+    """One row per job of the ``benchmark:`` files under ``folder``: file, rule, stage, s, cpu_time, max_rss (MB).
+
+    A rule's files are ``<rule>.tsv`` or ``<rule>/<wildcards>.tsv``.
+    """
+    tables = []
+    for path in sorted(folder.rglob("*.tsv")):
+        parts = path.relative_to(folder).parts
+        rule = parts[0] if len(parts) > 1 else path.stem
+        tables.append(pd.read_csv(path, sep="\t").assign(file=str(path), rule=rule))
+    jobs = pd.concat(tables, ignore_index=True)[["file", "rule", "s", "cpu_time", "max_rss"]]
+    return jobs.assign(stage=jobs.rule.map(stage_of))
+
+
+def stage_of(rule: str) -> str:
+    return next((stage for stage, words in RULE_WORDS if any(word in rule for word in words)), OTHER)
+
+
+@dataclass
+class SetResult:
+    spec: FrameSetSpec
+    jobs: pd.DataFrame  # read_benchmarks: the jobs up to the stack
+    beyond_jobs: pd.DataFrame  # and those of the rest of the workflow
+    workflow: Usage  # up to the stack
+    beyond: Usage  # the rest of the workflow
+    reference: Usage
+    reference_stages: dict  # stage -> {"wall": s, "cpu": s}
+    checks: str  # does the workflow give the reference's results
+
+
+def run_set(spec: FrameSetSpec, *, bench_dir: Path, cores: int) -> SetResult:
+    frames = ensure_frames(spec, bench_dir / "frames")
+    work = bench_dir / spec.name
+    run = work / "workflow"
+    shutil.rmtree(work, ignore_errors=True)
+    run.mkdir(parents=True)
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config.update(datasets={spec.name: {"path": str(frames.resolve())}}, data=None)
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    print(f"{spec.name}: reference", flush=True)
+    reference = measured([sys.executable, str(ROOT / "bench/reference.py"), str(run / "config.yaml"),
+                          str(work / "reference")], work / "reference.log")
+    print(f"{spec.name}: workflow", flush=True)
+    snakemake = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(run),
+                 "--cores", str(cores)]
+    results = run / "results" / spec.name
+    benchmarks = run / "benchmarks" / spec.name
+    workflow = measured([*snakemake, str(results.relative_to(run) / "stack.fits")], work / "snakemake_stack.log")
+    jobs = read_benchmarks(benchmarks)
+    beyond = measured(snakemake, work / "snakemake_beyond.log")
+    beyond_jobs = read_benchmarks(benchmarks)
+    beyond_jobs = beyond_jobs[~beyond_jobs.file.isin(jobs.file)]
+
+    outcome = json.loads((work / "reference/reference.json").read_text())
+    checks = compare(results, outcome["shifts"], np.load(work / "reference/stack.npy"))
+    shutil.rmtree(results)
+    return SetResult(spec, jobs, beyond_jobs, workflow, beyond, reference, outcome["stages"], checks)
+
+
+def compare(results: Path, reference_shifts: list[dict], reference_stack: np.ndarray) -> str:
+    """How far the workflow's shifts and stack are from the reference's (0: the same numerical work)."""
+    from astropy.io import fits
+
+    columns = ["dy", "dx"]
+    shifts = pd.read_csv(results / "shifts.csv").set_index("frame")[columns]
+    shift_diff = (shifts - pd.DataFrame(reference_shifts).set_index("frame")[columns]).abs().to_numpy().max()
+    stack = fits.getdata(results / "stack.fits").astype(np.float64)
+    same_coverage = np.array_equal(np.isnan(stack), np.isnan(reference_stack))
+    stack_diff = np.nanmax(np.abs(stack - reference_stack))
+    return (f"shifts differ from the reference's by at most {shift_diff:.1e} px, the stack by {stack_diff:.1e} ADU"
+            f"{'' if same_coverage else ' (and in which pixels are NaN)'}")
+
+
+def set_rows(result: SetResult) -> list[dict]:
+    """The set's rows of the table: per stage, other, total to the stack, beyond the reference."""
+    jobs = result.jobs
+    reference = result.reference_stages
+
+    def row(stage, rules, wf_wall, wf_cpu, ref_wall=math.nan, ref_cpu=math.nan, peaks=None):
+        if peaks is None:
+            peaks = ", ".join(f"{rule} {mb:.0f}" for rule, mb in rules.groupby("rule").max_rss.max().items())
+        return {"set": result.spec.name, "stage": stage, "jobs": len(rules), "wf wall s": wf_wall,
+                "wf CPU s": wf_cpu, "ref wall s": ref_wall, "ref CPU s": ref_cpu, "CPU ratio": wf_cpu / ref_cpu,
+                "wall ratio": wf_wall / ref_wall, "peak RSS MB": peaks}
+
+    rows = []
+    for stage in STAGES:
+        rules = jobs[jobs.stage == stage]
+        times = reference.get(stage, {"wall": math.nan, "cpu": math.nan})
+        rows.append(row(stage, rules, rules.s.sum(), rules.cpu_time.sum(), times["wall"], times["cpu"]))
+    staged = jobs[jobs.stage.isin(STAGES)]
+    rows.append(row(OTHER, jobs[jobs.stage == OTHER], math.nan, result.workflow.cpu - staged.cpu_time.sum(),
+                    result.reference.wall - sum(t["wall"] for t in reference.values()),
+                    result.reference.cpu - sum(t["cpu"] for t in reference.values())))
+    rows.append(row(TOTAL, staged, result.workflow.wall, result.workflow.cpu, result.reference.wall,
+                    result.reference.cpu, peaks=f"max {staged.max_rss.max():.0f}"))
+    rows.append(row(BEYOND, result.beyond_jobs, result.beyond.wall, result.beyond.cpu))
+    return rows
+
+
+def acceptance(results: list[SetResult]) -> pd.DataFrame:
+    """Issue 4's figures on the sets given: the largest frames' most frames, the smallest frames, the doubling."""
+    big = max(results, key=lambda r: (r.spec.size, r.spec.n_frames))
+    figures = [
+        ("total CPU, workflow / reference", big, big.workflow.cpu / big.reference.cpu, 1.3),
+        ("wall, workflow / reference", big, big.workflow.wall / big.reference.wall, 0.75),
+        ("max rule peak RSS, GB", big, max(big.jobs.max_rss.max(), big.beyond_jobs.max_rss.max()) / 1024, 1.5),
+    ]
+    small = min(results, key=lambda r: (r.spec.size, -r.spec.n_frames))
+    if small.spec.size < big.spec.size:
+        figures.append(("total CPU, workflow / reference", small, small.workflow.cpu / small.reference.cpu, 2.0))
+    fewer = [r for r in results if r.spec.size == big.spec.size and r.spec.n_frames < big.spec.n_frames]
+    if fewer:
+        base = min(fewer, key=lambda r: r.spec.n_frames)
+        frames = big.spec.n_frames / base.spec.n_frames
+        figures.append((f"wall growth from {base.spec.n_frames} frames", big, big.workflow.wall / base.workflow.wall,
+                        1.05 * frames))  # the issue's 2.1 for twice the frames
+    return pd.DataFrame(
+        [{"figure": what, "set": r.spec.name, "value": value, "limit": limit, "met": "yes" if value <= limit else "NO"}
+         for what, r, value, limit in figures]
+    )
+
+
+def machine() -> str:
+    model = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
+    memory = re.search(r"^MemTotal:\s*(\d+) kB", Path("/proc/meminfo").read_text(), re.MULTILINE)
+    return (f"{model[1] if model else platform.processor()}, {os.cpu_count()} cores "
+            f"({len(os.sched_getaffinity(0))} usable), {int(memory[1]) / 2**20:.1f} GiB RAM, Python "
+            f"{platform.python_version()}, {platform.system()} {platform.release()}")
+
+
+def report(results: list[SetResult], *, cores: int, machine_text: str, load: tuple) -> tuple[str, pd.DataFrame]:
+    """The markdown report and the table behind it."""
+    table = pd.DataFrame([row for result in results for row in set_rows(result)])
+    quick = {r.spec for r in results} != set(map(FrameSetSpec.parse, FULL_SETS))
+    lines = [
+        "# stackphot benchmark",
+        "",
+        f"Machine: {machine_text}; load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after.",
+        f"Workflow: `snakemake --cores {cores}`; reference: bench/reference.py, one process on one core.",
+        "",
+        table.replace({np.nan: None}).to_markdown(index=False, floatfmt=".2f", missingval=""),
+        "",
+        "A stage's workflow wall time is its jobs' wall times added up (they run up to `--cores` at once); the",
+        "total rows' is elapsed time. Per-rule CPU time and RSS are Snakemake's `benchmark:` samples (every 0.5 s,",
+        "after 15 s every 30 s): what a job uses after its last sample is missed and lands in the row 'other',",
+        "with Snakemake's own work and the jobs without a benchmark file. Totals are exact (os.wait4 of the tree).",
+        "",
+        *(f"- {r.spec.name}: {r.checks}; largest single process {r.workflow.max_rss_mb:.0f} MB up to the stack "
+          f"(Snakemake included), {r.beyond.max_rss_mb:.0f} MB beyond" for r in results),
+        "",
+        "## Acceptance (issue 4)" + (" on the quick sets, not the issue's sizes" if quick else ""),
+        "",
+        acceptance(results).to_markdown(index=False, floatfmt=".2f"),
+    ]
+    return "\n".join(lines) + "\n", table
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sets", nargs="*", type=FrameSetSpec.parse, default=list(map(FrameSetSpec.parse, FULL_SETS)),
+                        help=f"frame sets NxSIZE (default: {' '.join(FULL_SETS)})")
+    parser.add_argument("--dir", type=Path, default=ROOT / "results/bench", help="work and report folder")
+    parser.add_argument("--cores", type=int, default=2, help="snakemake --cores")
+    args = parser.parse_args(argv)
+    bench_dir = args.dir.resolve()
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    needed = max(s.n_frames * s.size**2 for s in args.sets) * DISK_BYTES_PER_PIXEL
+    free = shutil.disk_usage(bench_dir).free
+    if free < needed:
+        sys.exit(f"{bench_dir}: {free / 1e9:.0f} GB free, the largest set needs about {needed / 1e9:.0f} GB")
+
+    load = os.getloadavg()
+    results = [run_set(spec, bench_dir=bench_dir, cores=args.cores) for spec in args.sets]
+    text, table = report(results, cores=args.cores, machine_text=machine(), load=load)
+    print(text)
+    (bench_dir / "bench.md").write_text(text)
+    table.to_csv(bench_dir / "bench.csv", index=False, float_format="%.3f")
+    print(f"written: {bench_dir / 'bench.md'}, {bench_dir / 'bench.csv'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures."""
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import run_bench
+from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
+
+
+def test_rules_map_to_the_reference_stages():
+    expected = {"ingest_frame": "ingest", "tabulate_frames": "ingest", "subtract_background": "background",
+                "prepare_reference": "register", "measure_shift": "register", "collect_shifts": "register",
+                "align_frame": "align", "align_frames": "align", "build_cube": "align", "stack_frames": "stack",
+                "write_catalog_regions": OTHER}
+    assert {rule: run_bench.stage_of(rule) for rule in expected} == expected
+
+
+def test_benchmark_files_are_read_per_job(tmp_path):
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    (tmp_path / "ingest_frame").mkdir()
+    for name, (s, rss, cpu) in {"ingest_frame/a.tsv": (1.0, 100, 0.9), "ingest_frame/b.tsv": (2.0, 300, 1.9),
+                                "stack_frames.tsv": (5.0, 900, "NA")}.items():
+        (tmp_path / name).write_text(header + f"{s}\t0:00:01\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+    jobs = run_bench.read_benchmarks(tmp_path)
+    assert sorted(jobs.rule) == ["ingest_frame", "ingest_frame", "stack_frames"]
+    assert jobs.groupby("stage").s.sum().to_dict() == {"ingest": 3.0, "stack": 5.0}
+    assert jobs[jobs.rule == "stack_frames"].cpu_time.isna().all()  # a job too short to be sampled
+
+
+def result(n_frames, size, *, wf_wall, wf_cpu, ref_wall, ref_cpu):
+    jobs = pd.DataFrame({"rule": ["ingest_frame", "ingest_frame", "stack_frames", "detect_sources"],
+                         "s": [2.0, 3.0, 4.0, 1.0], "cpu_time": [1.5, 2.5, 3.0, 1.0],
+                         "max_rss": [100.0, 200.0, 1600.0, 300.0]})
+    jobs["stage"] = jobs.rule.map(run_bench.stage_of)
+    stages = {"ingest": {"wall": 3.0, "cpu": 3.0}, "stack": {"wall": 2.0, "cpu": 2.0}}
+    return SetResult(FrameSetSpec(n_frames, size), jobs[:3], jobs[3:], Usage(wf_wall, wf_cpu, 500.0),
+                     Usage(2.0, 2.0, 300.0), Usage(ref_wall, ref_cpu, 400.0), stages, "same")
+
+
+def test_table_rows_split_the_totals():
+    rows = pd.DataFrame(run_bench.set_rows(result(100, 256, wf_wall=6.0, wf_cpu=10.0, ref_wall=6.0, ref_cpu=5.5)))
+    rows = rows.set_index("stage")
+    assert rows.loc["ingest", ["jobs", "wf wall s", "wf CPU s", "CPU ratio"]].tolist() == [2, 5.0, 4.0, 4.0 / 3.0]
+    assert rows.loc["ingest", "peak RSS MB"] == "ingest_frame 200"
+    # What the sampled jobs miss, and the start-up of both, is the rest of the exact totals.
+    assert rows.loc[OTHER, "wf CPU s"] == pytest.approx(10.0 - 4.0 - 3.0)
+    assert rows.loc[OTHER, "ref CPU s"] == pytest.approx(0.5)
+    assert rows.loc[TOTAL, ["wf wall s", "wall ratio", "peak RSS MB"]].tolist() == [6.0, 1.0, "max 1600"]
+    assert rows.loc[BEYOND, ["jobs", "wf CPU s"]].tolist() == [1, 2.0]
+
+
+def test_acceptance_figures_pick_the_sets_of_the_issue():
+    results = [result(100, 2048, wf_wall=50.0, wf_cpu=120.0, ref_wall=100.0, ref_cpu=100.0),
+               result(200, 2048, wf_wall=110.0, wf_cpu=250.0, ref_wall=200.0, ref_cpu=200.0),
+               result(1000, 256, wf_wall=30.0, wf_cpu=90.0, ref_wall=40.0, ref_cpu=40.0)]
+    figures = run_bench.acceptance(results)
+    assert figures.set.tolist() == ["n200_s2048"] * 3 + ["n1000_s256", "n200_s2048"]
+    assert figures.value.tolist() == pytest.approx([1.25, 0.55, 1600 / 1024, 2.25, 2.2])
+    assert figures.limit.tolist() == pytest.approx([1.3, 0.75, 1.5, 2.0, 2.1])
+    assert figures.met.tolist() == ["yes", "yes", "NO", "NO", "NO"]
+
+
+def test_frame_sets_scale_the_default_star_density():
+    spec = FrameSetSpec.parse("200x2048")
+    assert spec.name == "n200_s2048"
+    simulation = spec.simulation()
+    assert simulation["shape"] == [2048, 2048] and simulation["n_frames"] == 200
+    assert 8000 < simulation["n_cluster_stars"] < 9500  # 3000 stars on 1040 x 1392 px
+    assert FrameSetSpec.parse("100x128").simulation()["max_offset"] == pytest.approx(6.4)
