@@ -12,16 +12,18 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from stackphot.align import align_frame
-from stackphot.background import estimate_background, subtracted_error
-from stackphot.ingest import NONFINITE, ingest_frame
-from stackphot.io import frame_stem, read_image, read_raw_frame, write_image, write_table
-from stackphot.provenance import sha256
-from stackphot.register import NothingToRegisterError, Shift, measure_shift, prepare_for_registration
+from stackphot.io import frame_stem, read_image, write_image, write_table
+
+# Each step imports what it needs itself: a job pays for its own imports only (photutils and
+# astropy.convolution, which the background needs, take about 3 s of CPU).
 
 
 def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
     """Raw frame -> float32 frame with its ERR (Poisson and read noise) and MASK extensions."""
+    from stackphot.ingest import ingest_frame
+    from stackphot.io import read_raw_frame
+    from stackphot.provenance import sha256
+
     raw = read_raw_frame(raw_path)
     frame = ingest_frame(raw, gain=gain, read_noise=read_noise, saturation=saturation)
     noise = frame.noise
@@ -45,6 +47,8 @@ def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
 def subtract_background(frame_path, subtracted_path, sky_path, *, method, box_size, filter_size, sigma,
                         destripe, log) -> None:
     """Ingested frame -> background-subtracted frame (ERR, MASK) and the sky map with its RMS map."""
+    from stackphot.background import estimate_background, subtracted_error
+
     data, header, ext = read_image(frame_path, "MASK")
     sky = estimate_background(data, method=method, mask=ext["MASK"] > 0, box_size=box_size,
                               filter_size=filter_size, sigma=sigma, destripe_rows=destripe)
@@ -63,6 +67,9 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
                         log, reference_spectrum=None) -> None:
     """One frame's shift against the prepared ``reference`` image (its FFT: ``reference_spectrum``, computed
     once per batch), as a one-row table."""
+    from stackphot.ingest import NONFINITE
+    from stackphot.register import NothingToRegisterError, Shift, measure_shift, prepare_for_registration
+
     data, header, ext = read_image(frame_path, "MASK")
     prepared = prepare_for_registration(data, mask=(ext["MASK"] & NONFINITE) > 0, crop=crop,
                                         smooth_sigma=smooth_sigma, threshold=threshold)
@@ -85,6 +92,8 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
 def align(frame_path, shift_path, output, *, order, log) -> None:
     """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN. A frame with
     no shift (it could not be registered) covers nothing: all NaN."""
+    from stackphot.align import align_frame
+
     shift = pd.read_csv(shift_path).iloc[0]
     data, header, ext = read_image(frame_path, "ERR", "MASK")
     if np.isfinite(shift.dy) and np.isfinite(shift.dx):
