@@ -50,3 +50,10 @@ def test_unusable_frames_are_refused_by_name(data, message):
     with pytest.raises(FrameError, match=message) as error:
         ingest_frame(raw(data, GAIN=1.0, RDNOISE=1.0))
     assert "frame.fits" in str(error.value)
+
+
+def test_an_unreadable_noise_card_is_refused_by_name():
+    with pytest.raises(FrameError, match=r"frame.fits.*header card GAIN = 'high' is not a number"):
+        ingest_frame(raw(np.arange(9.0).reshape(3, 3), GAIN="high", RDNOISE=1.0))
+    # The config's value makes the card irrelevant.
+    assert ingest_frame(raw(np.arange(9.0).reshape(3, 3), GAIN="high", RDNOISE=1.0), gain=2.0).noise.gain == 2.0

@@ -34,10 +34,21 @@ class NoiseModel:
 
 
 def _header_value(header, keys):
+    """The first of ``keys`` in the header, as a number and where it came from; (None, None) if none is there.
+
+    Raises
+    ------
+    ValueError
+        A card is there but holds no finite number: guessing a noise model past it would hide the problem.
+    """
     for key in keys:
-        value = header.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value):
-            return float(value), f"header {key}"
+        if key not in header:
+            continue
+        value = header[key]
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and np.isfinite(value)):
+            raise ValueError(f"header card {key} = {value!r} is not a number: correct it, or set it in the "
+                             "config (ingest: gain, read_noise)")
+        return float(value), f"header {key}"
     return None, None
 
 
@@ -102,7 +113,8 @@ def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) 
     Raises
     ------
     FrameError
-        If the frame has no finite pixel or is constant (a frame of one value carries no sky).
+        If the frame has no finite pixel or is constant (a frame of one value carries no sky), or a noise
+        card it needs (GAIN, RDNOISE, ...) holds no number.
     """
     data = raw.data
     finite = np.isfinite(data)
@@ -110,7 +122,10 @@ def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) 
         raise FrameError(raw.path, "has no finite pixel (all NaN or inf)")
     if np.nanmin(data[finite]) == np.nanmax(data[finite]):
         raise FrameError(raw.path, f"is constant ({data[finite][0]:g} everywhere): not a light frame")
-    noise = noise_model(raw.header, gain=gain, read_noise=read_noise)
+    try:
+        noise = noise_model(raw.header, gain=gain, read_noise=read_noise)
+    except ValueError as error:
+        raise FrameError(raw.path, str(error)) from error
     pedestal = float(raw.header.get("PEDESTAL", 0.0) or 0.0)
     saturation = saturation_level(raw, saturation=saturation)
     mask = np.where(finite, 0, NONFINITE).astype(np.uint8)
