@@ -19,7 +19,7 @@ def main(smk, log):
     options = f"sigma {smk.params.sigma}, maxiters {smk.params.maxiters}" if method == "sigma_clip" else ""
     with fits.open(smk.input.cube, memmap=True) as cube:
         result = combine(cube[0].data, cube["ERR"].data, method=method, sigma=smk.params.sigma,
-                         maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb)
+                         maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb, workers=smk.threads)
     selection = pd.read_csv(smk.input.selection, keep_default_na=False)
     frames = pd.read_csv(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
     header = stack_header(fits.getheader(smk.input.reference), frames[frames.accepted],

@@ -195,7 +195,7 @@ def messy_cube(rng, n, ny, nx):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_results_are_bitwise_independent_of_memory_mb(method):
+def test_results_are_bitwise_independent_of_memory_mb_and_workers(method):
     rng = np.random.default_rng(6)
     n, ny, nx = 7, 37, 23
     cube = messy_cube(rng, n, ny, nx)
@@ -205,6 +205,7 @@ def test_results_are_bitwise_independent_of_memory_mb(method):
     assert [block_rows(n + PIXEL_FRAMES, nx, memory_mb=m, itemsize=8) for m in budgets[:2]] == [1, 3]
     assert block_rows(n + PIXEL_FRAMES, nx, memory_mb=budgets[2], itemsize=8) >= ny
     results = [combine(cube, error, method=method, memory_mb=m) for m in budgets]
+    results += [combine(cube, error, method=method, memory_mb=0.02, workers=2)]  # blocks in two threads
     for other in results[1:]:
         for field in ("image", "error", "coverage", "rejected"):
             assert getattr(other, field).tobytes() == getattr(results[0], field).tobytes(), field

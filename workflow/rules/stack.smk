@@ -14,7 +14,7 @@ rule stack_frames:
         "benchmarks/{dataset}/stack_frames.tsv"
     conda:
         "../../envs/stackphot.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=lambda wildcards: config["stack"]["memory_mb"] + 400,
         runtime=runtime(1.5, n_frames="all"),
