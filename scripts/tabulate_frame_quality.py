@@ -18,7 +18,8 @@ NOTE = (
     "applied to line the frame up with the reference (px); correlation: of the prepared frame with the "
     "reference at that shift (near 1 good, near 0 unrelated); xcorr_error: skimage's translation-invariant "
     "error of the cross-correlation (not a shift uncertainty); overlap: fraction of the frame that lands on "
-    "the reference. The reference frame is highlighted."
+    "the reference; accepted, reason: whether the frame is stacked, and if not why (quality limits in the config). "
+    "The reference frame is highlighted."
 )
 
 
@@ -38,6 +39,7 @@ def sky_statistics(path) -> dict:
 def main(smk, log):
     frames = pd.read_csv(smk.input.frames)
     shifts = pd.read_csv(smk.input.shifts)
+    shifts["reason"] = shifts["reason"].fillna("")  # accepted frames have none
     sky = pd.DataFrame([sky_statistics(path) for path in smk.input.skies])
     table = frame_quality_table(frames, shifts, sky, reference=smk.params.reference)
     write_table(smk.output.table, table)

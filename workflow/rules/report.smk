@@ -129,10 +129,10 @@ rule plot_background:
 
 
 rule tabulate_frame_quality:
-    """One row per frame: time, exposure, sky level and noise, shift, correlation and overlap."""
+    """One row per frame: time, exposure, sky level and noise, shift, correlation, overlap, accepted or why not."""
     input:
         frames="results/{dataset}/frames.csv",
-        shifts="results/{dataset}/shifts.csv",
+        shifts="results/{dataset}/frame_selection.csv",
         skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
     output:
         table="results/{dataset}/frame_quality.csv",
