@@ -37,6 +37,7 @@ def test_stack_header_records_exposure_inputs_and_dates(monkeypatch):
     mean = stack_header(reference, frames, shifts, method="mean")
     assert mean["NCOMBINE"] == 2 and mean["TEXPTIME"] == 10.0 and mean["EXPTIME"] == 5.0
     assert mean["DATE-OBS"] == "2024-01-01T00:00:30" and mean["DATE"] == "2023-11-14T22:13:20"
+    assert mean["DATE-AVG"] == "2024-01-01T00:00:47.500"  # mid-exposures 00:00:32.5 and 00:01:02.5
     assert mean["OBJECT"] == "M13" and "SHIFTX" not in mean
     history = list(mean["HISTORY"])
     assert "input b.fits" in history and "  sha256 22" in history

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import astropy.units as u
 import pandas as pd
 from astropy.io import fits
 
 from stackphot.io import add_cards, image_header
 from stackphot.provenance import processing_date, versions_line
+
+
+def _mid_time(frames: pd.DataFrame) -> str | None:
+    """Mean of the frames' mid-exposure times (DATE-OBS plus half of EXPTIME), ISO in UTC; None unless every
+    frame has both."""
+    from astropy.time import Time
+
+    exptimes = pd.to_numeric(frames.exptime, errors="coerce")
+    if frames.empty or frames.date_obs.isna().any() or exptimes.isna().any():
+        return None
+    try:
+        starts = Time(list(frames.date_obs.astype(str)), format="isot", scale="utc")
+    except ValueError:  # a date that is not ISO 8601: DATE-OBS alone is copied
+        return None
+    middle = starts + (exptimes.to_numpy() / 2) * u.s
+    return middle.mean().isot
 
 
 def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd.DataFrame, *, method: str,
@@ -30,6 +47,9 @@ def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd
     dates = frames.date_obs.dropna().astype(str).sort_values()
     if len(dates):
         header["DATE-OBS"] = (dates.iloc[0], "start of the first frame")
+    middle = _mid_time(frames)
+    if middle is not None:
+        header["DATE-AVG"] = (middle, "mean of the frames' mid-exposure times")
     header["BUNIT"] = (reference_header.get("BUNIT", "adu"), "units of the pixel values")
     header["DATE"] = (processing_date(), "UTC date the stack was made")
     add_cards(header, "COMMENT", [
