@@ -12,8 +12,9 @@ CORES ?= 2
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
 
+# --dist loadfile: a test file's workflow run (a module fixture) is made once, not once per worker.
 test: lint
-	$(BIN)/pytest -n $(CORES) -q -m "not cluster"
+	$(BIN)/pytest -n $(CORES) --dist loadfile -q -m "not cluster"
 
 # The workflow on a single-node SLURM brought up on this machine (root and apt-get; skipped, saying why, without).
 # Apart from `make test`: it takes about 4 minutes of mostly waiting for SLURM.

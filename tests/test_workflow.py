@@ -57,22 +57,10 @@ def test_a_second_run_with_nothing_changed_runs_no_job(run):
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_products_are_byte_identical_whatever_the_cores_and_batches(run, tmp_path):
-    """The fixture's run (2 cores, one frame per job) against 1 core with batches of 3 and 2 frames."""
-    (tmp_path / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
-    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "batch_size": 3}
-    batched = run_snakemake(tmp_path, config, "--cores", "1")
-    assert "ingest_frames_tiny_0002" in batched.stderr and "ingest_frames_tiny_0003" not in batched.stderr
-    ours, theirs = tmp_path / "results/tiny", run["results"]
-    products = sorted(path.relative_to(theirs) for path in theirs.rglob("*") if path.is_file())
-    assert sorted(path.relative_to(ours) for path in ours.rglob("*") if path.is_file()) == products
-    different = [str(name) for name in products if (ours / name).read_bytes() != (theirs / name).read_bytes()]
-    assert not different, different
-
-
-def test_a_run_killed_while_stacking_finishes_with_the_same_bytes(run, tmp_path):
-    """SIGKILL to the whole run as the stack job starts; unlock, rerun: every product equals the clean run's
-    and the raw frames are untouched."""
+def test_killed_while_stacking_then_rerun_on_1_core_in_batches_gives_the_same_bytes(run, tmp_path):
+    """Against the fixture's clean run (2 cores, one frame per job): 1 core, batches of 3 and 2 frames, the
+    whole run sent SIGKILL as the stack job starts, unlocked and rerun. Every product is byte-identical and
+    the raw frames are untouched."""
     import hashlib
     import os
     import signal
@@ -80,8 +68,8 @@ def test_a_run_killed_while_stacking_finishes_with_the_same_bytes(run, tmp_path)
     import time
 
     (tmp_path / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
-    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}}
-    command, env = snakemake_command(tmp_path, config)
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "batch_size": 3}
+    command, env = snakemake_command(tmp_path, config, "--cores", "1")
     started = tmp_path / "logs/tiny/stack_frames.log"
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
@@ -90,11 +78,13 @@ def test_a_run_killed_while_stacking_finishes_with_the_same_bytes(run, tmp_path)
     assert process.poll() is None, "the run ended before the stack job started"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    batches = sorted(path.name for path in (tmp_path / "logs/tiny/ingest_frames").iterdir())
+    assert batches == ["batch_0001.log", "batch_0002.log"]  # frames 1-3, then 4-5
     stack = tmp_path / "results/tiny/stack.fits"
     assert not stack.exists() or stack.read_bytes() == (run["results"] / "stack.fits").read_bytes()
     raw = {path: hashlib.sha256(path.read_bytes()).hexdigest() for path in (tmp_path / "data/tiny").glob("*.fits")}
     run_snakemake(tmp_path, config, "--unlock")
-    rerun = run_snakemake(tmp_path, config)
+    rerun = run_snakemake(tmp_path, config, "--cores", "1")
     assert "stack_frames" in rerun.stderr and "simulate_tiny" not in rerun.stderr
     ours, theirs = tmp_path / "results/tiny", run["results"]
     products = sorted(path.relative_to(theirs) for path in theirs.rglob("*") if path.is_file())
@@ -284,3 +274,17 @@ def test_the_report_shows_every_figure(run):
         assert f'"filename": "{name}"' in text, name
     assert text.count("data:image/png") >= 4 and "data:text/html" in text
     assert 'src="http' not in text
+
+
+def test_ecsv_products_round_trip_with_their_units(run):
+    import astropy.units as u
+    from astropy.table import Table
+
+    catalog = Table.read(run["results"] / "catalog.ecsv")
+    photometry = Table.read(run["results"] / "photometry.ecsv")
+    assert catalog["x"].unit == u.pix and catalog["flux"].unit == u.adu
+    assert photometry["flux"].unit == u.adu and photometry["flux_err_r4"].unit == u.adu
+    assert photometry["mag"].unit == u.mag
+    assert photometry.meta["flux_unit"] == "adu" and photometry.meta["annulus_px"] == [12.0, 18.0]
+    as_csv = pd.read_csv(run["results"] / "photometry.csv")
+    np.testing.assert_array_equal(np.asarray(photometry["flux"]), as_csv.flux.to_numpy())
