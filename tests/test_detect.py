@@ -514,3 +514,18 @@ def test_cross_match_nearest_within_radius():
         cross_match([1.0], [1.0], [1.0], [1.0], radius=0.0)
     with pytest.raises(ValueError, match="same length"):
         cross_match([1.0, 2.0], [1.0], [1.0], [1.0], radius=1.0)
+
+
+def test_residual_pass_without_a_psf_keeps_the_catalogue(faint_companions, monkeypatch):
+    import stackphot.detect
+
+    def no_psf(*args, **kwargs):
+        raise stackphot.detect.PSFFitError("no Moffat PSF fits the 1 brightest sources (alpha nan, beta nan)")
+
+    image, _, passes = faint_companions
+    first = find_sources(image, passes=passes, rms=NOISE)
+    monkeypatch.setattr(stackphot.detect, "_moffat_psf", no_psf)
+    with pytest.warns(UserWarning, match="no residual pass: no Moffat PSF fits"):
+        kept, residual = add_residual_sources(image, first, passes=passes, rms=NOISE)
+    pd.testing.assert_frame_equal(kept, first)
+    np.testing.assert_array_equal(residual, image)

@@ -403,7 +403,14 @@ def _moffat_psf(data, x, y, *, mask, error, n_stars: int):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyUserWarning)  # a blend that does not converge: the median decides
         fitted = fitter(data, mask=mask, error=error, init_params=_initial_positions(x[:n_stars], y[:n_stars]))
-    return MoffatPSF(alpha=float(np.nanmedian(fitted["alpha_fit"])), beta=float(np.nanmedian(fitted["beta_fit"])))
+    alpha, beta = float(np.nanmedian(fitted["alpha_fit"])), float(np.nanmedian(fitted["beta_fit"]))
+    if not (alpha > 0 and beta > 1):  # NaN too: no fit converged
+        raise PSFFitError(f"no Moffat PSF fits the {min(n_stars, len(x))} brightest sources (alpha {alpha}, beta {beta})")
+    return MoffatPSF(alpha=alpha, beta=beta)
+
+
+class PSFFitError(ValueError):
+    """No PSF model could be fitted to the image's sources."""
 
 
 def _initial_positions(x, y):
@@ -432,6 +439,11 @@ def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30
         One-sigma error per pixel, weighting the fits.
     n_psf_stars : int
         How many of the first sources fit the PSF's shape.
+
+    Raises
+    ------
+    PSFFitError
+        If no Moffat profile could be fitted to those sources.
     """
     from photutils.psf import PSFPhotometry, SourceGrouper
 
@@ -490,7 +502,11 @@ def add_residual_sources(data, catalog: pd.DataFrame, *, passes, rms, mask=None,
         The image less the catalogue's sources, where the new ones are best measured (their centroids).
     """
     x, y = catalog["x"].to_numpy(), catalog["y"].to_numpy()
-    residual = subtract_sources(data, x, y, mask=mask, error=error)
+    try:
+        residual = subtract_sources(data, x, y, mask=mask, error=error)
+    except PSFFitError as problem:  # nothing star-like to subtract: the catalogue stands as it is
+        warnings.warn(f"no residual pass: {problem}", AstropyUserWarning, stacklevel=2)
+        return catalog, np.asarray(data, dtype=float)
     # No model is exact: its error grows with the light it removed (DAOPHOT's profile error), and where
     # a bright star was, the thresholds rise with it instead of taking its residual rings for stars.
     model = np.where(_invalid_pixels(np.asarray(data, dtype=float), mask), 0.0, data) - residual
