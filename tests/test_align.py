@@ -58,3 +58,27 @@ def test_error_is_shifted_as_variance_and_stays_positive():
     aligned = align_frame(np.zeros((16, 16)), 0.5, 0.25, error=error)
     assert np.allclose(aligned.error[aligned.valid], 3.0)
     assert np.isnan(aligned.error[~aligned.valid]).all()
+
+
+def test_shift_wcs_moves_the_sky_with_the_pixels():
+    from astropy.wcs import WCS
+
+    from stackphot.align import shift_wcs
+    from stackphot.simulate import simulate_frame_set
+
+    frame_set = simulate_frame_set(n_frames=2, shape=(64, 80), n_cluster_stars=0, n_field_stars=5, pixel_scale=0.8,
+                                   rotation=30.0)
+    _, dy, dx = frame_set.shifts.iloc[1]
+    header = frame_set.headers[1].copy()
+    header["CRPIX1A"], header["CRPIX2A"] = 10.0, 20.0
+    shift_wcs(header, dy, dx)
+    reference = WCS(frame_set.headers[0])
+    # Aligned, the frame's pixel (y, x) holds the reference's (y, x): the same sky.
+    np.testing.assert_allclose(WCS(header).pixel_to_world_values(12.3, 45.6),
+                               reference.pixel_to_world_values(12.3, 45.6), rtol=0, atol=1e-10)
+    assert (header["CRPIX1A"], header["CRPIX2A"]) == (10.0 + dx, 20.0 + dy)
+    bare = frame_set.headers[1].copy()
+    for key in ("CRPIX1", "CRPIX2"):
+        del bare[key]
+    shift_wcs(bare, dy, dx)
+    assert "CRPIX1" not in bare

@@ -84,6 +84,30 @@ def test_frames_shifts_and_headers():
     assert "seed 13" in str(header["COMMENT"])
 
 
+def test_no_wcs_unless_a_pixel_scale_is_given():
+    header = simulate_frame_set(n_frames=1, **SMALL).headers[0]
+    assert "CTYPE1" not in header and "CRPIX1" not in header
+
+
+def test_each_frame_wcs_follows_its_offset_so_a_star_keeps_its_sky_position():
+    from astropy.wcs import WCS
+
+    frame_set = simulate_frame_set(n_frames=4, pixel_scale=1.2, rotation=25.0, sky_centre=[250.42, 36.46], **SMALL)
+    star = frame_set.stars.iloc[0]
+    reference = WCS(frame_set.headers[0])
+    ra, dec = reference.pixel_to_world_values(star.x, star.y)
+    centre = reference.pixel_to_world_values(159 / 2, 127 / 2)
+    np.testing.assert_allclose(centre, (250.42, 36.46), atol=1e-9)
+    scale = np.sqrt(abs(np.linalg.det(reference.pixel_scale_matrix))) * 3600
+    assert scale == pytest.approx(1.2)
+    for header, (_, dy, dx) in zip(frame_set.headers[1:], frame_set.shifts.iloc[1:].itertuples(index=False)):
+        # The star at (y, x) on the reference is at (y - dy, x - dx) on this frame.
+        frame_ra, frame_dec = WCS(header).pixel_to_world_values(star.x - dx, star.y - dy)
+        assert abs(frame_ra - ra) * np.cos(np.radians(dec)) * 3600 < 1e-6
+        assert abs(frame_dec - dec) * 3600 < 1e-6
+        assert abs(dx) > 1  # so a WCS that ignored the offset would be off by arcsec
+
+
 @pytest.mark.parametrize("seed", [0, 3])
 def test_isolated_star_centroid_and_flux_match_truth(seed):
     frame_set, stars = isolated_bright_stars(seed)

@@ -27,6 +27,17 @@ def covered(shape, dy: float, dx: float) -> np.ndarray:
     return rows[:, None] & cols[None, :]
 
 
+def shift_wcs(header, dy: float, dx: float) -> None:
+    """Move the header's WCS (every alternate one too) with pixels shifted by (dy, dx): the sky that was at
+    pixel (y, x) is now at (y + dy, x + dx), so the reference pixel moves by the same amount. In place;
+    a header without a WCS is left as it is."""
+    for axis, shift in (("1", dx), ("2", dy)):
+        for alternate in " ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+            key = f"CRPIX{axis}{alternate.strip()}"
+            if key in header:
+                header[key] = header[key] + shift
+
+
 @dataclass
 class AlignedFrame:
     data: np.ndarray  # float32, NaN where not covered or touched by a bad pixel

@@ -137,6 +137,13 @@ class SimulationConfig:
         Hot pixel excess per frame (ADU) is log-uniform in this range; the top end saturates.
     dead_pixel_fraction : float
         Fraction of pixels that do not respond to light (they read bias plus banding).
+    pixel_scale : float
+        Arcsec per pixel of a TAN WCS written into every frame; 0 writes no WCS. Each frame's WCS
+        follows its pointing offset, so a star has the same RA/Dec in every frame.
+    sky_centre : tuple of float
+        RA and Dec (degrees, ICRS) at the reference frame's central pixel.
+    rotation : float
+        Rotation of the sky on the detector (degrees, the FITS CROTA2 angle).
     """
 
     shape: tuple[int, int] = (1040, 1392)
@@ -170,12 +177,15 @@ class SimulationConfig:
     hot_pixel_fraction: float = 5e-4
     hot_pixel_adu: tuple[float, float] = (2000.0, 100000.0)
     dead_pixel_fraction: float = 5e-6
+    pixel_scale: float = 0.0
+    sky_centre: tuple[float, float] = (250.4235, 36.4613)
+    rotation: float = 0.0
 
     def __post_init__(self):
         # YAML gives lists where tuples are meant and reads an unquoted timestamp as a datetime:
         # normalise (the dataclass is frozen, hence object.__setattr__), then check.
         normalised = {"shape": _pair(self.shape, int, "shape")}
-        for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu"):
+        for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu", "sky_centre"):
             normalised[name] = _pair(getattr(self, name), float, name)
         if isinstance(self.start_time, dt.date):
             normalised["start_time"] = self.start_time.isoformat()
@@ -210,6 +220,9 @@ class SimulationConfig:
             ),
             "pixel fractions must be >= 0 and sum to < 1": min(self.hot_pixel_fraction, self.dead_pixel_fraction) >= 0
             and self.hot_pixel_fraction + self.dead_pixel_fraction < 1,
+            "pixel_scale must be >= 0 (0: no WCS)": self.pixel_scale >= 0,
+            "sky_centre must be RA in [0, 360) and Dec in [-90, 90]": 0 <= self.sky_centre[0] < 360
+            and -90 <= self.sky_centre[1] <= 90,
         }
         failed = [message for message, ok in checks.items() if not ok]
         if failed:
@@ -408,7 +421,7 @@ def _cosmic_rays(config: SimulationConfig, rng: np.random.Generator) -> tuple[np
     return y[keep], x[keep], adu[keep]
 
 
-def _header(config: SimulationConfig, index: int) -> fits.Header:
+def _header(config: SimulationConfig, index: int, dy: float, dx: float) -> fits.Header:
     start = dt.datetime.fromisoformat(config.start_time) + dt.timedelta(seconds=index * config.cadence)
     header = fits.Header()
     header["OBJECT"] = (config.object_name, "target")
@@ -422,7 +435,28 @@ def _header(config: SimulationConfig, index: int) -> fits.Header:
     header["SATURATE"] = (config.saturation, "[ADU] saturation level")
     header["COMMENT"] = f"Simulated by stackphot.simulate with seed {config.seed} ({frame_name(index)})."
     header["COMMENT"] = f"Bias pedestal {config.bias:g} ADU; truth in {TRUTH_SHIFTS} and {TRUTH_STARS}."
+    if config.pixel_scale > 0:
+        header.extend(_wcs(config, dy, dx).to_header(), end=True)
     return header
+
+
+def _wcs(config: SimulationConfig, dy: float, dx: float):
+    """TAN WCS of a frame offset by (dy, dx): its sky sits at the reference's pixel minus the offset."""
+    from astropy.wcs import WCS
+
+    ny, nx = config.shape
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.radesys = "ICRS"
+    wcs.wcs.crval = list(config.sky_centre)
+    # FITS pixels are 1-based: the centre of numpy pixel (y, x) is FITS (x + 1, y + 1).
+    wcs.wcs.crpix = [(nx - 1) / 2 + 1 - dx, (ny - 1) / 2 + 1 - dy]
+    scale = config.pixel_scale / 3600
+    angle = math.radians(config.rotation)
+    # The FITS standard's CROTA2 form with CDELT1 = -scale (east to the left when the rotation is 0).
+    wcs.wcs.cd = [[-scale * math.cos(angle), -scale * math.sin(angle)],
+                  [-scale * math.sin(angle), scale * math.cos(angle)]]
+    return wcs
 
 
 def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> FrameSet:
@@ -493,7 +527,7 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         raw = np.rint(signal + config.bias + fixed_pattern)
 
         frames.append(np.clip(raw, 0, config.saturation).astype(np.uint16))
-        headers.append(_header(config, index))
+        headers.append(_header(config, index, dy, dx))
         shifts.append((frame_name(index), dy, dx))
         fwhms.append(fwhm)
         sky_levels.append(sky)
