@@ -9,6 +9,7 @@ from astropy.io import fits
 
 from stackphot.io import add_cards, write_cube
 from stackphot.scripting import run_script
+from stackphot.selection import read_selection
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -23,7 +24,7 @@ def plane(path, extension, coverage=None):
 
 
 def main(smk, log):
-    selection = pd.read_csv(smk.input.selection, keep_default_na=False)
+    selection = read_selection(smk.input.selection)
     accepted = selection["accepted"].to_numpy()
     frames = [path for path, keep in zip(smk.input.frames, accepted, strict=True) if keep]
     shifts = pd.read_csv(smk.input.shifts)[accepted]

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def main(smk, log):
     limits = smk.params.quality
     judged = judge_frames(pd.read_csv(smk.input.shifts), reference=smk.params.reference,
-                          min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"])
+                          min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"],
+                          min_stars=limits["min_stars"], max_fwhm=limits["max_fwhm"])
     rejected = judged.loc[~judged["accepted"], ["frame", "reason"]]
     for row in rejected.itertuples():
         log.warning("rejected %s: %s", row.frame, row.reason)

@@ -8,6 +8,7 @@ from astropy.io import fits
 from stackphot.combine import combine
 from stackphot.io import write_image
 from stackphot.scripting import run_script
+from stackphot.selection import read_selection
 from stackphot.stackheader import stack_header
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def main(smk, log):
     with fits.open(smk.input.cube, memmap=True) as cube:
         result = combine(cube[0].data, cube["ERR"].data, method=method, sigma=smk.params.sigma,
                          maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb, workers=smk.threads)
-    selection = pd.read_csv(smk.input.selection, keep_default_na=False)
+    selection = read_selection(smk.input.selection)
     frames = pd.read_csv(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
     header = stack_header(fits.getheader(smk.input.reference), frames[frames.accepted],
                           pd.read_csv(smk.input.shifts), method=method, options=options,

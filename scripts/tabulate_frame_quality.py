@@ -1,4 +1,4 @@
-"""Rule tabulate_frame_quality: one row per frame (time, sky, shift, correlation) as CSV and as HTML."""
+"""Rule tabulate_frame_quality: one row per frame (time, sky, stars, FWHM, shift, correlation) as CSV and HTML."""
 
 from typing import TYPE_CHECKING
 
@@ -9,12 +9,15 @@ from astropy.io import fits
 from stackphot.io import frame_stem, write_table
 from stackphot.plots import frame_quality_html, frame_quality_table, write_text
 from stackphot.scripting import run_script
+from stackphot.selection import read_selection
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 NOTE = (
-    "sky_level, sky_rms: median of the frame's background model and of its RMS map; dy, dx: the shift "
+    "sky_level, sky_rms: median of the frame's background model and of its RMS map; n_stars: peaks above 5 "
+    "sigma of the frame smoothed for registration; fwhm: median FWHM (px) of Gaussians fitted to the cores of "
+    "its brightest isolated unsaturated stars; dy, dx: the shift "
     "applied to line the frame up with the reference (px); correlation: of the prepared frame with the "
     "reference at that shift (near 1 good, near 0 unrelated); xcorr_error: skimage's translation-invariant "
     "error of the cross-correlation (not a shift uncertainty); overlap: fraction of the frame that lands on "
@@ -38,8 +41,7 @@ def sky_statistics(path) -> dict:
 
 def main(smk, log):
     frames = pd.read_csv(smk.input.frames)
-    shifts = pd.read_csv(smk.input.shifts)
-    shifts["reason"] = shifts["reason"].fillna("")  # accepted frames have none
+    shifts = read_selection(smk.input.shifts)
     sky = pd.DataFrame([sky_statistics(path) for path in smk.input.skies])
     table = frame_quality_table(frames, shifts, sky, reference=smk.params.reference)
     write_table(smk.output.table, table)

@@ -25,6 +25,18 @@ def test_frames_are_judged_with_a_reason():
                         min_overlap=0.5).accepted[0]
 
 
+def test_star_count_and_fwhm_limits_apply_only_when_set():
+    quality = QUALITY.iloc[[0, 1]].assign(n_stars=[120, 4], fwhm=[3.4, 3.6])
+    assert judge_frames(quality, reference="a", min_correlation=0.3, min_overlap=0.5).accepted.all()
+    few = judge_frames(quality, reference="a", min_correlation=0.3, min_overlap=0.5, min_stars=10)
+    assert list(few.accepted) == [True, False] and few.reason[1] == "4 stars < 10 (clouds, dome, focus?)"
+    wide = judge_frames(quality.assign(fwhm=[3.4, np.nan]), reference="a", min_correlation=0.3, min_overlap=0.5,
+                        max_fwhm=5.0)
+    assert list(wide.accepted) == [True, False] and "star FWHM nan px > 5 px" in wide.reason[1]
+    assert judge_frames(quality, reference="a", min_correlation=0.3, min_overlap=0.5, max_fwhm=3.5).reason[1] == (
+        "star FWHM 3.60 px > 3.5 px (seeing, focus, trailing?)")
+
+
 def test_the_run_stops_on_fail_or_with_too_few_frames():
     judged = judge_frames(QUALITY, reference="a", min_correlation=0.3, min_overlap=0.5)
     check_selection(judged, on_bad_frame="reject", min_frames=2, dataset="night")
@@ -32,3 +44,15 @@ def test_the_run_stops_on_fail_or_with_too_few_frames():
         check_selection(judged, on_bad_frame="fail", min_frames=2, dataset="night")
     with pytest.raises(FrameSelectionError, match="only 2 good frame"):
         check_selection(judged, on_bad_frame="reject", min_frames=3, dataset="night")
+
+
+def test_the_selection_file_reads_back_with_bools_and_empty_reasons(tmp_path):
+    from stackphot.io import write_table
+    from stackphot.selection import read_selection
+
+    judged = judge_frames(QUALITY, reference="a", min_correlation=0.3, min_overlap=0.5)
+    write_table(tmp_path / "frame_selection.csv", judged)
+    back = read_selection(tmp_path / "frame_selection.csv")
+    assert back.accepted.dtype == bool and list(back.accepted) == list(judged.accepted)
+    assert list(back.reason) == list(judged.reason) and back.reason[0] == ""
+    assert np.isnan(back.dy[2]) and back.dy.dtype == float

@@ -81,7 +81,8 @@ def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.
 def prepare_for_registration(
     data, *, mask=None, crop=None, smooth_sigma: float = 2.0, threshold: float | None = 2.0
 ) -> np.ndarray:
-    """Reduce a background-subtracted frame to the light of its sources, for cross-correlation.
+    """Reduce a background-subtracted frame to the light of its sources, for cross-correlation:
+    ``stretch(smooth(clean_for_registration(...)))``.
 
     Parameters
     ----------
@@ -101,18 +102,31 @@ def prepare_for_registration(
     -------
     2D float32 array, non-negative where a threshold is used.
     """
+    return stretch(smooth(clean_for_registration(data, mask=mask, crop=crop), smooth_sigma), threshold)
+
+
+def clean_for_registration(data, *, mask=None, crop=None) -> np.ndarray:
+    """The frame's region ``crop`` with its row banding removed, no-data pixels set to 0 (sky) and isolated
+    outliers replaced (see ``prepare_for_registration``)."""
     rows, cols = crop_region(np.shape(data), crop)
     region = np.asarray(data)[rows, cols]
     region_mask = None if mask is None else np.asarray(mask, dtype=bool)[rows, cols]
-    work = np.nan_to_num(destripe(region, mask=region_mask), nan=0.0)
-    work = replace_outliers(work)
-    if smooth_sigma:
-        work = ndimage.gaussian_filter(work, smooth_sigma)
+    return replace_outliers(np.nan_to_num(destripe(region, mask=region_mask), nan=0.0))
+
+
+def smooth(cleaned, smooth_sigma: float) -> np.ndarray:
+    """Gaussian smoothing to the stars' scale (a matched filter); 0 leaves the image as it is."""
+    return ndimage.gaussian_filter(cleaned, smooth_sigma) if smooth_sigma else cleaned
+
+
+def stretch(smoothed, threshold: float | None, noise: float | None = None) -> np.ndarray:
+    """Soft threshold at ``threshold`` times the robust ``noise`` (default: ``mad_std(smoothed)``), then
+    an arcsinh stretch, so the brightest stars do not dominate the correlation. None: no change."""
     if threshold is not None:
-        noise = mad_std(work)
-        work = np.clip(work - threshold * noise, 0, None)
-        work = np.arcsinh(work / (STRETCH_SCALE * noise))
-    return work.astype(np.float32)
+        noise = mad_std(smoothed) if noise is None else noise
+        smoothed = np.clip(smoothed - threshold * noise, 0, None)
+        smoothed = np.arcsinh(smoothed / (STRETCH_SCALE * noise))
+    return np.asarray(smoothed, dtype=np.float32)
 
 
 def padded_shape(shape) -> tuple[int, int]:

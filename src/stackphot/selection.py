@@ -6,19 +6,31 @@ import numpy as np
 import pandas as pd
 
 
+def read_selection(path) -> pd.DataFrame:
+    """The ``frame_selection.csv`` written by the select_frames rule, in frame order: every quality column,
+    ``accepted`` as bool and ``reason`` as text ('' for an accepted frame)."""
+    selection = pd.read_csv(path, dtype={"frame": str, "reason": str})
+    selection["reason"] = selection["reason"].fillna("")
+    selection["accepted"] = selection["accepted"].astype(bool)
+    return selection
+
+
 class FrameSelectionError(ValueError):
     """The run must stop: a bad frame with ``on_bad_frame: fail``, or too few good frames to stack."""
 
 
-def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: float,
-                 min_overlap: float) -> pd.DataFrame:
-    """``quality`` (one row per frame: ``frame, dy, dx, correlation, overlap``) with ``accepted`` and
-    ``reason`` columns; the reason says why a frame is rejected, and is empty for accepted frames.
+def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: float, min_overlap: float,
+                 min_stars: int | None = None, max_fwhm: float | None = None) -> pd.DataFrame:
+    """``quality`` (one row per frame: ``frame, dy, dx, correlation, overlap``, and ``n_stars, fwhm`` when
+    their limits are set) with ``accepted`` and ``reason`` columns; the reason says why a frame is
+    rejected, and is empty for accepted frames.
 
     A frame is rejected when it could not be registered (no shift: nothing above the registration
     threshold, e.g. a closed-dome or blank frame), when its correlation with the reference at the found
-    shift is below ``min_correlation`` (unrelated light: clouds, a wrong field, pure noise), or when less
-    than ``min_overlap`` of it lands on the reference. The reference is always accepted.
+    shift is below ``min_correlation`` (unrelated light: clouds, a wrong field, pure noise), when less
+    than ``min_overlap`` of it lands on the reference, or, where the limits are given, when it shows fewer
+    than ``min_stars`` stars or their FWHM is above ``max_fwhm`` (or could not be measured). The reference
+    is always accepted.
     """
     reasons = []
     for row in quality.itertuples():
@@ -31,6 +43,10 @@ def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: floa
                            "not the same field (pure noise, clouds, wrong pointing?)")
         elif not row.overlap >= min_overlap:
             reasons.append(f"overlap with the reference {row.overlap:.1%} < {min_overlap:.0%}")
+        elif min_stars is not None and not row.n_stars >= min_stars:
+            reasons.append(f"{row.n_stars} stars < {min_stars} (clouds, dome, focus?)")
+        elif max_fwhm is not None and not row.fwhm <= max_fwhm:
+            reasons.append(f"star FWHM {row.fwhm:.2f} px > {max_fwhm:g} px (seeing, focus, trailing?)")
         else:
             reasons.append("")
     judged = quality.copy()

@@ -66,13 +66,20 @@ def subtract_background(frame_path, subtracted_path, sky_path, *, method, box_si
 def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, threshold, upsample_factor,
                         log, reference_spectrum=None) -> None:
     """One frame's shift against the prepared ``reference`` image (its FFT: ``reference_spectrum``, computed
-    once per batch), as a one-row table."""
+    once per batch), with the frame's stars and their FWHM, as a one-row table."""
+    from astropy.stats import mad_std
+
     from stackphot.ingest import NONFINITE
-    from stackphot.register import NothingToRegisterError, Shift, measure_shift, prepare_for_registration
+    from stackphot.register import (NothingToRegisterError, Shift, clean_for_registration, crop_region,
+                                    measure_shift, smooth, stretch)
+    from stackphot.seeing import star_figures
 
     data, header, ext = read_image(frame_path, "MASK")
-    prepared = prepare_for_registration(data, mask=(ext["MASK"] & NONFINITE) > 0, crop=crop,
-                                        smooth_sigma=smooth_sigma, threshold=threshold)
+    cleaned = clean_for_registration(data, mask=(ext["MASK"] & NONFINITE) > 0, crop=crop)
+    smoothed = smooth(cleaned, smooth_sigma)
+    noise = mad_std(smoothed)
+    prepared = stretch(smoothed, threshold, noise)
+    stars = star_figures(cleaned, smoothed, noise=noise, bad=ext["MASK"][crop_region(data.shape, crop)] > 0)
     try:
         shift = measure_shift(reference, prepared, upsample_factor=upsample_factor,
                               reference_spectrum=reference_spectrum)
@@ -84,15 +91,15 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
         shift = Shift(dy=np.nan, dx=np.nan, correlation=0.0, xcorr_error=np.nan, overlap=0.0)
     except ValueError as error:
         raise ValueError(f"{frame_path}: {error}") from error
-    log.info("%s: %s", header.get("ORIGFILE"), shift)
+    log.info("%s: %s; %s", header.get("ORIGFILE"), shift, stars)
     name = frame_stem(frame_path).removesuffix(".sub")
-    write_table(output, pd.DataFrame([{"frame": name, **asdict(shift)}]))
+    write_table(output, pd.DataFrame([{"frame": name, **asdict(shift), **asdict(stars)}]))
 
 
 def align(frame_path, shift_path, output, *, order, log) -> None:
     """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN. A frame with
     no shift (it could not be registered) covers nothing: all NaN."""
-    from stackphot.align import align_frame
+    from stackphot.align import align_frame, shift_wcs
 
     shift = pd.read_csv(shift_path).iloc[0]
     data, header, ext = read_image(frame_path, "ERR", "MASK")
@@ -101,6 +108,7 @@ def align(frame_path, shift_path, output, *, order, log) -> None:
         data, error = aligned.data, aligned.error
         header["SHIFTY"] = (shift.dy, "applied shift along y (px)")
         header["SHIFTX"] = (shift.dx, "applied shift along x (px)")
+        shift_wcs(header, shift.dy, shift.dx)
     else:
         data, error = np.full_like(data, np.nan), np.full_like(data, np.nan)
     log.info("%s shifted by (%.3f, %.3f) px; %.1f%% of pixels covered", shift.frame, shift.dy, shift.dx,

@@ -1,0 +1,99 @@
+"""Stars per frame and their FWHM: the frame-quality figures of transparency and seeing.
+
+Both come from the images the registration already makes (the cleaned frame and its smoothed copy), so
+they cost a maximum filter and a few small least-squares fits per frame, not a source finder.
+
+* ``n_stars``: local maxima (5 x 5) of the smoothed frame above ``nsigma`` times its robust noise. The
+  smoothing is a matched filter for stars, so this counts sources a finder would see at about that
+  significance; clouds or a closed dome make it fall, a defocused or trailed frame too.
+* ``fwhm``: the median over up to ``max_stars`` of the brightest unsaturated peaks of a circular Gaussian
+  fitted to each star's core (pixels above half its peak) in the cleaned, unsmoothed frame. The fit is
+  the weighted log-parabola of Guo (2011, IEEE Signal Processing Magazine 28, 134), solved for all stars
+  at once. On Moffat stars (beta 3) it comes within 10% of the true FWHM (see the tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+GAUSSIAN_FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+# Only pixels above half a star's peak enter its fit: a Moffat's wings would widen the Gaussian.
+CORE_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class StarFigures:
+    n_stars: int
+    fwhm: float  # px; NaN when no star could be measured
+
+
+def star_figures(cleaned, smoothed, *, noise: float, nsigma: float = 5.0, half_box: int = 6,
+                 max_stars: int = 30, bad=None) -> StarFigures:
+    """Count the stars of one frame and measure their FWHM.
+
+    Parameters
+    ----------
+    cleaned : 2D array
+        Background-subtracted frame with its defects replaced (``register.clean_for_registration``).
+    smoothed : 2D array
+        ``cleaned`` smoothed to the stars' scale (``register.smooth``).
+    noise : float
+        Robust noise of ``smoothed``.
+    nsigma : float
+        A star's smoothed peak must exceed ``nsigma * noise``.
+    half_box : int
+        Half size of the box fitted around each star; a star this close to an edge is not fitted.
+    max_stars : int
+        The FWHM is the median over at most this many of the brightest isolated peaks.
+    bad : 2D bool array, optional
+        Pixels that must not enter a fit (saturated, no data): a star with one in its box is skipped.
+    """
+    smoothed = np.asarray(smoothed)
+    peaks = (smoothed == ndimage.maximum_filter(smoothed, size=5)) & (smoothed > nsigma * noise)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-smoothed[ys, xs], kind="stable")
+    ys, xs = ys[order], xs[order]
+    return StarFigures(n_stars=int(ys.size),
+                       fwhm=_median_fwhm(np.asarray(cleaned, float), ys, xs, half_box, max_stars, bad))
+
+
+def _median_fwhm(image, ys, xs, half_box, max_stars, bad) -> float:
+    """Median Gaussian FWHM of the brightest peaks (``ys, xs`` brightest first) fit to measure."""
+    ny, nx = image.shape
+    chosen = []
+    for y, x in zip(ys, xs):
+        if len(chosen) == max_stars:
+            break
+        if not (half_box <= y < ny - half_box and half_box <= x < nx - half_box):
+            continue
+        box = (slice(y - half_box, y + half_box + 1), slice(x - half_box, x + half_box + 1))
+        # A neighbouring peak within the box would pull the fit; so would a saturated or empty pixel.
+        neighbours = (np.abs(ys - y) <= half_box) & (np.abs(xs - x) <= half_box)
+        if neighbours.sum() > 1 or (bad is not None and bad[box].any()):
+            continue
+        chosen.append((y, x))
+    if not chosen:
+        return float("nan")
+    offsets = np.arange(-half_box, half_box + 1)
+    centres = np.array(chosen)
+    rows = centres[:, 0, None, None] + offsets[None, :, None]
+    cols = centres[:, 1, None, None] + offsets[None, None, :]
+    cutouts = image[rows, cols]
+    peak = cutouts[:, half_box, half_box]
+    core = cutouts > CORE_FRACTION * peak[:, None, None]
+    dy, dx = np.meshgrid(offsets, offsets, indexing="ij")
+    design = np.stack([np.ones_like(dy), dy, dx, dy**2 + dx**2], axis=-1).reshape(-1, 4).astype(float)
+    # Guo's weights (the intensity squared) undo the noise amplification of the logarithm.
+    weights = np.where(core, cutouts, 0.0).reshape(len(chosen), -1) ** 2
+    logs = np.log(np.where(core, cutouts, 1.0)).reshape(len(chosen), -1)
+    normal = np.einsum("sp,pi,pj->sij", weights, design, design)
+    target = np.einsum("sp,pi,sp->si", weights, design, logs)
+    solvable = np.linalg.matrix_rank(normal) == 4
+    if not solvable.any():
+        return float("nan")
+    curvature = np.linalg.solve(normal[solvable], target[solvable][..., None])[:, 3, 0]
+    sigma = np.sqrt(-0.5 / curvature[curvature < 0])
+    return float(np.median(sigma) * GAUSSIAN_FWHM_PER_SIGMA) if sigma.size else float("nan")
