@@ -26,6 +26,8 @@ def test_frames_of_another_shape_are_named(tmp_path):
              ingested(tmp_path / "b.fits", (8, 12), ORIGFILE="b.fits")]
     with pytest.raises(FrameError, match=r"b.fits \(8 x 12\)"):
         frames_table(paths)
+    with pytest.raises(FrameError, match=r"^/night/b.fits: frames differ in shape from /night/a.fits \(8 x 10\)"):
+        frames_table(paths, ["/night/a.fits", "/night/b.fits"])
 
 
 def test_stack_header_records_exposure_inputs_and_dates(monkeypatch):

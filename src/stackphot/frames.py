@@ -10,8 +10,9 @@ from astropy.io import fits
 from stackphot.io import FrameError, frame_stem
 
 
-def frames_table(paths) -> pd.DataFrame:
-    """One row per ingested frame: name, raw file, shape, EXPTIME, DATE-OBS, gain, read noise, checksum.
+def frames_table(paths, raw_paths=None) -> pd.DataFrame:
+    """One row per ingested frame (``paths``): name, raw file, shape, EXPTIME, DATE-OBS, gain, read noise,
+    checksum. ``raw_paths``, the raw files in the same order, give errors the full path of each file.
 
     Raises
     ------
@@ -35,9 +36,11 @@ def frames_table(paths) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
+    where = table.file if raw_paths is None else pd.Series([str(path) for path in raw_paths])
     first = table.iloc[0]
-    odd = table[(table.ny != first.ny) | (table.nx != first.nx)]
-    if len(odd):
-        listing = ", ".join(f"{row.file} ({row.ny} x {row.nx})" for row in odd.itertuples())
-        raise FrameError(odd.iloc[0].file, f"frames differ in shape from {first.file} ({first.ny} x {first.nx}): {listing}")
+    odd = (table.ny != first.ny) | (table.nx != first.nx)
+    if odd.any():
+        listing = ", ".join(f"{where[i]} ({row.ny} x {row.nx})" for i, row in table[odd].iterrows())
+        raise FrameError(where[odd.idxmax()],
+                         f"frames differ in shape from {where[0]} ({first.ny} x {first.nx}): {listing}")
     return table

@@ -87,6 +87,12 @@ def dataset_frames(wildcards):
     return DATASETS[wildcards.dataset].frame_names
 
 
+def raw_frame_paths(wildcards):
+    """The dataset's raw files, in frame order (for messages that name them)."""
+    dataset = DATASETS[wildcards.dataset]
+    return [str(dataset.frames[frame]) for frame in dataset.frame_names]
+
+
 def per_frame(pattern):
     """Input function: ``pattern`` expanded over every frame of the wildcards' dataset."""
 

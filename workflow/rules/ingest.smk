@@ -44,5 +44,7 @@ rule tabulate_frames:
     resources:
         mem_mb=mem_mb(4),
         runtime=runtime(0.2, n_frames="all"),
+    params:
+        raw=raw_frame_paths,
     script:
         "../../scripts/tabulate_frames.py"
