@@ -113,17 +113,26 @@ def test_stack_figure_draws_the_apertures_on_their_stars(star_field, tmp_path):
     image = full.get_images()[0]
     assert image.origin == "lower"
     np.testing.assert_allclose(image.get_extent(), [-0.5, 159.5, -0.5, 119.5])  # pixel (x, y) drawn at (x, y)
-    clean, flagged = full.collections[:2]
+    clean, crowded, flagged = full.collections[:3]
     centres = [centre(path) for path in clean.get_paths()]
     np.testing.assert_allclose(centres, [[40.0, 60.0], [130.0, 20.0]], atol=1e-9)
-    assert len(flagged.get_paths()) == 1
-    np.testing.assert_allclose(centre(flagged.get_paths()[0]), [100.3, 55.7], atol=1e-9)
+    assert len(crowded.get_paths()) == 1 and len(flagged.get_paths()) == 0
+    np.testing.assert_allclose(centre(crowded.get_paths()[0]), [100.3, 55.7], atol=1e-9)
+    assert not np.allclose(crowded.get_edgecolor()[0], clean.get_edgecolor()[0])
     # the close-up is on the brightest clean star, with its annulus
     assert np.mean(close.get_xlim()) == pytest.approx(40.0) and np.mean(close.get_ylim()) == pytest.approx(60.0)
     annulus = close.collections[-1].get_paths()
     radii = [np.ptp(path.vertices[:, 0]) / 2 for path in annulus]
     np.testing.assert_allclose(radii, [6.0, 9.0], rtol=1e-6)
     assert_png(save_figure(figure, tmp_path / "plots" / "stack.png"))
+
+
+def test_a_close_neighbour_is_told_apart_from_a_bad_measurement(star_field):
+    data, x, y = star_field
+    figure = stack_figure(data, x, y, radius=4.0, annulus=(6.0, 9.0), flags=np.array([16 | 8, 8 | 4, 1]))
+    clean, crowded, flagged = figure.axes[0].collections[:3]
+    assert [len(group.get_paths()) for group in (clean, crowded, flagged)] == [0, 1, 2]
+    assert "1 with a close neighbour (violet), 2 flagged (red)" in figure.axes[0].get_title()
 
 
 def test_stack_figure_without_sources(star_field, tmp_path):

@@ -17,7 +17,10 @@ import pandas as pd
 from stackphot.io import atomic_write
 
 CLEAN_COLOR = "#39d353"  # apertures without flags
-FLAGGED_COLOR = "#ff5a36"  # apertures with any photometry flag
+CROWDED_COLOR = "#cc5de8"  # apertures whose only flags say a neighbour is close (measured, but check)
+FLAGGED_COLOR = "#ff5a36"  # apertures with any other photometry flag (edge, no data, saturated)
+# photometry.NEIGHBOUR | photometry.CROWDED_SKY, spelled out so the plots need no photutils import.
+CROWDING_FLAGS = 8 | 16
 NAN_COLOR = "#2b4c7e"  # pixels without data (NaN) in a displayed image
 ZSCALE_BRIGHTNESS = 0.3  # grey level of the top of the zscale range in the asinh display
 
@@ -184,7 +187,8 @@ def stack_figure(data, x, y, *, radius: float, annulus, flags=None, flux=None, u
     annulus : (float, float)
         Sky annulus radii in pixels, drawn around the close-up star.
     flags : array-like of int, optional
-        Photometry flags: flagged apertures are drawn in red, the others in green.
+        Photometry flags: apertures without flags are drawn in green, those flagged only for a close
+        neighbour (NEIGHBOUR, CROWDED_SKY) in violet, any other flag in red.
     flux : array-like, optional
         Chooses the close-up star (the brightest unflagged one with room around it); without it, the
         first unflagged source.
@@ -205,14 +209,18 @@ def stack_figure(data, x, y, *, radius: float, annulus, flags=None, flux=None, u
     full, close = figure.subplots(1, 2, width_ratios=[nx / ny, 0.62 * nx / ny])
     _show_image(full, stretched)
     clean = flags == 0
-    full.add_collection(circles(x[clean], y[clean], radius, edgecolor=CLEAN_COLOR, linewidth=0.6))
-    full.add_collection(circles(x[~clean], y[~clean], radius, edgecolor=FLAGGED_COLOR, linewidth=0.6))
+    crowded = ~clean & (flags & ~CROWDING_FLAGS == 0)
+    flagged = ~clean & ~crowded
+    groups = ((clean, CLEAN_COLOR), (crowded, CROWDED_COLOR), (flagged, FLAGGED_COLOR))
+    for selection, color in groups:
+        full.add_collection(circles(x[selection], y[selection], radius, edgecolor=color, linewidth=0.6))
     full.set_xlim(-0.5, nx - 0.5)
     full.set_ylim(-0.5, ny - 0.5)
     full.set_xlabel("x (pixel, 0-based)")
     full.set_ylabel("y (pixel, 0-based)")
     full.set_title(f"{x.size} apertures, r = {radius:g} px: {int(clean.sum())} unflagged (green), "
-                   f"{int((~clean).sum())} flagged (red)", fontsize="medium")
+                   f"{int(crowded.sum())} with a close neighbour (violet), {int(flagged.sum())} flagged (red)",
+                   fontsize="medium")
 
     r_in, r_out = (float(r) for r in annulus)
     half = max(2.5 * r_out, 8 * radius, 25.0)
@@ -225,7 +233,8 @@ def stack_figure(data, x, y, *, radius: float, annulus, flags=None, flux=None, u
         box = (x0 - half, x0 + half, y0 - half, y0 + half)
         near = (np.abs(x - x0) <= half + radius) & (np.abs(y - y0) <= half + radius)
         _show_image(close, stretched)
-        for selection, color in ((near & clean, CLEAN_COLOR), (near & ~clean, FLAGGED_COLOR)):
+        for selection, color in groups:
+            selection = selection & near
             close.add_collection(circles(x[selection], y[selection], radius, edgecolor=color, linewidth=1.2))
         close.add_collection(circles([x0, x0], [y0, y0], [r_in, r_out], edgecolor="#ffd43b", linewidth=1.2,
                                      linestyle="--"))
@@ -397,8 +406,8 @@ def background_figure(maps, *, reference: str | None = None, unit: str = "adu", 
 
 # --- frame quality ---------------------------------------------------------------------------------
 
-QUALITY_COLUMNS = ["frame", "reference", "date_obs", "exptime", "sky_level", "sky_rms", "dy", "dx",
-                   "correlation", "xcorr_error", "overlap"]
+QUALITY_COLUMNS = ["frame", "reference", "date_obs", "exptime", "sky_level", "sky_rms", "n_stars", "fwhm", "dy",
+                   "dx", "correlation", "xcorr_error", "overlap"]
 
 
 def frame_quality_table(frames: pd.DataFrame, shifts: pd.DataFrame, sky: pd.DataFrame | None = None, *,
@@ -432,7 +441,7 @@ def frame_quality_table(frames: pd.DataFrame, shifts: pd.DataFrame, sky: pd.Data
     return table[known + extra]
 
 
-QUALITY_FORMATS = {"exptime": "{:g}", "sky_level": "{:.1f}", "sky_rms": "{:.2f}", "dy": "{:+.3f}",
+QUALITY_FORMATS = {"exptime": "{:g}", "sky_level": "{:.1f}", "sky_rms": "{:.2f}", "fwhm": "{:.2f}", "dy": "{:+.3f}",
                    "dx": "{:+.3f}", "correlation": "{:.4f}", "xcorr_error": "{:.4f}", "overlap": "{:.3f}"}
 
 _HTML_STYLE = """
