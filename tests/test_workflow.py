@@ -13,7 +13,7 @@ pytestmark = pytest.mark.workflow
 
 SIMULATION = {"shape": [300, 360], "n_frames": 5, "seed": 5, "n_cluster_stars": 500, "n_field_stars": 250,
               "cluster_scale_radius": 50.0, "cluster_max_radius": 200.0, "cosmic_rays_per_frame": 25.0,
-              "max_offset": 20.0}
+              "max_offset": 20.0, "pixel_scale": 0.9, "rotation": 35.0}
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +103,16 @@ def test_shifts_match_the_truth(run):
     assert (shifts.correlation > 0.5).all()
 
 
+def test_frame_quality_gives_each_frame_its_stars_and_fwhm(run):
+    quality = pd.read_csv(run["results"] / "frame_quality.csv")
+    true_fwhm = np.array(run["truth"].fwhm)
+    print("frame FWHM measured / true:", np.round(quality.fwhm.to_numpy() / true_fwhm, 3))
+    np.testing.assert_allclose(quality.fwhm, true_fwhm, rtol=0.1)
+    assert np.argmin(quality.fwhm) == np.argmin(true_fwhm)  # the sharpest frame is told apart
+    assert (quality.n_stars > 50).all()
+    assert quality.accepted.all()
+
+
 def test_uncovered_pixels_are_nan_and_counted(run):
     truth = run["truth"].shifts
     with fits.open(run["results"] / "aligned_cube.fits") as cube, fits.open(run["results"] / "stack.fits") as stack:
@@ -185,6 +195,37 @@ def test_sigma_clip_removes_the_cosmic_rays_that_sum_keeps(run):
     clean = np.abs(clipped - median) < 5 * error / np.sqrt(5)
     print(f"cosmic-ray pixels: {clean.mean():.1%} clean in the sigma_clip stack")
     assert clean.mean() > 0.95
+
+
+def test_the_stack_wcs_gives_each_star_the_sky_position_every_frame_gives_it(run):
+    """Sky positions from the catalogue (stack WCS at the found centroid) against the truth: a star's true pixel
+    position on frame_004, through frame_004's own WCS. Each simulated frame's WCS follows its offset."""
+    from astropy.wcs import WCS
+
+    from stackphot.detect import cross_match
+
+    truth = run["truth"]
+    catalog = pd.read_csv(run["results"] / "catalog.csv")
+    stars = pd.DataFrame(isolated_bright_stars(truth.stars, SIMULATION["shape"]), columns=["x", "y"])
+    index, _ = cross_match(stars.x, stars.y, catalog.x, catalog.y, radius=1.0)
+    found = catalog.iloc[index[index >= 0]]
+    stars = stars[index >= 0]
+    _, dy, dx = truth.shifts.iloc[3]
+    frame = WCS(truth.headers[3])
+    true_ra, true_dec = frame.pixel_to_world_values(stars.x - dx, stars.y - dy)
+    offset = np.hypot((found.ra.to_numpy() - true_ra) * np.cos(np.radians(true_dec)), found.dec.to_numpy() - true_dec)
+    offset_arcsec = offset * 3600
+    print(f"{len(found)} bright stars: sky offset median {np.median(offset_arcsec):.3f}, max {offset_arcsec.max():.3f}"
+          " arcsec (0.9 arcsec pixels)")
+    assert len(found) >= 8
+    assert np.median(offset_arcsec) < 0.05 and offset_arcsec.max() < 0.15  # centroid errors, well under a pixel
+
+    # An aligned frame's WCS is the reference's: its pixels hold the reference's sky.
+    aligned = WCS(fits.getheader(run["results"] / "aligned/frame_004.fits"))
+    reference = WCS(fits.getheader(run["results"] / "stack.fits"))
+    assert np.hypot(dy, dx) > 5  # unmoved, the frame's WCS would be this far off
+    np.testing.assert_allclose(aligned.pixel_to_world_values(100.0, 200.0), reference.pixel_to_world_values(100.0, 200.0),
+                               rtol=0, atol=0.1 / 3600)  # the measured shift's error (< 0.05 px) in arcsec, and more
 
 
 def moffat_fraction(radius, fwhm, beta):
