@@ -63,3 +63,26 @@ def test_saturated_stars_are_left_out_of_the_fwhm():
     assert kept.fwhm == pytest.approx(3.5, rel=0.1)
     unmasked = star_figures(cleaned, smoothed, noise=mad_std(smoothed))
     assert unmasked.fwhm > kept.fwhm
+
+
+def test_defocused_rings_and_faint_bumps_give_no_width_rather_than_a_wrong_one():
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[:200, :200]
+    rings = rng.normal(0.0, 10.0, (200, 200))
+    for y, x in [(40, 40), (40, 150), (100, 95), (160, 40), (160, 150)]:
+        radius = np.hypot(yy - y - 0.3, xx - x + 0.2)
+        rings += 2000.0 * np.exp(-0.5 * ((radius - 4.0) / 1.0) ** 2)  # a donut of radius 4 px
+    cleaned = clean_for_registration(rings)
+    smoothed = smooth(cleaned, 2.0)
+    figures = star_figures(cleaned, smoothed, noise=mad_std(smoothed))
+    assert figures.n_stars >= 5 and np.isnan(figures.fwhm)
+    # The same stars, compact but faint (peak 10 times the noise): counted, too faint to measure.
+    faint = rng.normal(0.0, 10.0, (200, 200))
+    for y, x in [(40, 40), (40, 150), (100, 95), (160, 40), (160, 150)]:
+        faint += 100.0 * np.exp(-0.5 * ((yy - y) ** 2 + (xx - x) ** 2) / 1.5**2)
+    cleaned = clean_for_registration(faint)
+    smoothed = smooth(cleaned, 2.0)
+    figures = star_figures(cleaned, smoothed, noise=mad_std(smoothed))
+    assert figures.n_stars == 5 and np.isnan(figures.fwhm)
+    # It is the peak's signal-to-noise that leaves them out: fitted anyway, the noise widens them by 23%.
+    assert star_figures(cleaned, smoothed, noise=mad_std(smoothed), min_peak_snr=5).fwhm > 1.15 * 2.3548 * 1.5
