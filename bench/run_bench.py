@@ -136,17 +136,26 @@ def measured(command: list[str], log: Path) -> Usage:
     return Usage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
 
 
-def read_benchmarks(folder: Path) -> pd.DataFrame:
+JOB_USED = re.compile(r"job used ([\d.]+) s CPU \(user \+ sys\), peak memory (\d+) MB")
+
+
+def read_benchmarks(folder: Path, logs: Path) -> pd.DataFrame:
     """One row per job of the ``benchmark:`` files under ``folder``: file, rule, stage, s, cpu_time, max_rss (MB).
 
-    A rule's files are ``<rule>.tsv`` or ``<rule>/<wildcards>.tsv``.
+    A rule's files are ``<rule>.tsv`` or ``<rule>/<wildcards>.tsv``; its log, at the same place under ``logs``,
+    ends with the job's exact CPU time and peak memory (stackphot.scripting), which replace the samples.
     """
     tables = []
     for path in sorted(folder.rglob("*.tsv")):
         parts = path.relative_to(folder).parts
         rule = parts[0] if len(parts) > 1 else path.stem
-        tables.append(pd.read_csv(path, sep="\t").assign(file=str(path), rule=rule))
-    jobs = pd.concat(tables, ignore_index=True)[["file", "rule", "s", "cpu_time", "max_rss"]]
+        job = pd.read_csv(path, sep="\t").assign(file=str(path), rule=rule)
+        log = (logs / path.relative_to(folder)).with_suffix(".log")
+        used = JOB_USED.findall(log.read_text()) if log.is_file() else []
+        if used:
+            job = job.assign(cpu_time=float(used[-1][0]), max_rss=float(used[-1][1]))
+        tables.append(job.assign(exact=bool(used)))
+    jobs = pd.concat(tables, ignore_index=True)[["file", "rule", "s", "cpu_time", "max_rss", "exact"]]
     return jobs.assign(stage=jobs.rule.map(stage_of))
 
 
@@ -183,11 +192,11 @@ def run_set(spec: FrameSetSpec, *, bench_dir: Path, cores: int) -> SetResult:
     snakemake = [str(BIN / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(run),
                  "--cores", str(cores)]
     results = run / "results" / spec.name
-    benchmarks = run / "benchmarks" / spec.name
+    benchmarks, logs = run / "benchmarks" / spec.name, run / "logs" / spec.name
     workflow = measured([*snakemake, str(results.relative_to(run) / "stack.fits")], work / "snakemake_stack.log")
-    jobs = read_benchmarks(benchmarks)
+    jobs = read_benchmarks(benchmarks, logs)
     beyond = measured(snakemake, work / "snakemake_beyond.log")
-    beyond_jobs = read_benchmarks(benchmarks)
+    beyond_jobs = read_benchmarks(benchmarks, logs)
     beyond_jobs = beyond_jobs[~beyond_jobs.file.isin(jobs.file)]
 
     outcome = json.loads((work / "reference/reference.json").read_text())
@@ -281,9 +290,9 @@ def report(results: list[SetResult], *, cores: int, machine_text: str, load: tup
         table.replace({np.nan: None}).to_markdown(index=False, floatfmt=".2f", missingval=""),
         "",
         "A stage's workflow wall time is its jobs' wall times added up (they run up to `--cores` at once); the",
-        "total rows' is elapsed time. Per-rule CPU time and RSS are Snakemake's `benchmark:` samples (every 0.5 s,",
-        "after 15 s every 30 s): what a job uses after its last sample is missed and lands in the row 'other',",
-        "with Snakemake's own work and the jobs without a benchmark file. Totals are exact (os.wait4 of the tree).",
+        "total rows' is elapsed time. A job's CPU time and peak RSS are exact, from the last line of its log",
+        "(getrusage and VmHWM of the job's process, start-up and imports included); the row 'other' is what is left",
+        "of the exact total (os.wait4 of the whole tree): Snakemake's own work and the shell around each job.",
         "",
         *(f"- {r.spec.name}: {r.checks}; largest single process {r.workflow.max_rss_mb:.0f} MB up to the stack "
           f"(Snakemake included), {r.beyond.max_rss_mb:.0f} MB beyond" for r in results),

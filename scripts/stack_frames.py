@@ -6,7 +6,7 @@ import pandas as pd
 from astropy.io import fits
 
 from stackphot.combine import combine
-from stackphot.io import write_image
+from stackphot.io import CubeRows, write_image
 from stackphot.scripting import run_script
 from stackphot.selection import read_selection
 from stackphot.stackheader import stack_header
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 def main(smk, log):
     method = smk.params.method
     options = f"sigma {smk.params.sigma}, maxiters {smk.params.maxiters}" if method == "sigma_clip" else ""
-    with fits.open(smk.input.cube, memmap=True) as cube:
-        result = combine(cube[0].data, cube["ERR"].data, method=method, sigma=smk.params.sigma,
-                         maxiters=smk.params.maxiters, memory_mb=smk.params.memory_mb, workers=smk.threads)
+    with CubeRows(smk.input.cube, 0) as cube, CubeRows(smk.input.cube, "ERR") as error:
+        result = combine(cube, error, method=method, sigma=smk.params.sigma, maxiters=smk.params.maxiters,
+                         memory_mb=smk.params.memory_mb, workers=smk.threads)
     selection = read_selection(smk.input.selection)
     frames = pd.read_csv(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
     header = stack_header(fits.getheader(smk.input.reference), frames[frames.accepted],

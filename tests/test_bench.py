@@ -19,16 +19,24 @@ def test_rules_map_to_the_reference_stages():
     assert {rule: run_bench.stage_of(rule) for rule in expected} == expected
 
 
-def test_benchmark_files_are_read_per_job(tmp_path):
+def test_benchmark_files_are_read_per_job_with_the_exact_figures_of_their_logs(tmp_path):
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    (tmp_path / "ingest_frame").mkdir()
-    for name, (s, rss, cpu) in {"ingest_frame/a.tsv": (1.0, 100, 0.9), "ingest_frame/b.tsv": (2.0, 300, 1.9),
-                                "stack_frames.tsv": (5.0, 900, "NA")}.items():
-        (tmp_path / name).write_text(header + f"{s}\t0:00:01\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
-    jobs = run_bench.read_benchmarks(tmp_path)
+    benchmarks, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    for folder in (benchmarks, logs):
+        (folder / "ingest_frame").mkdir(parents=True)
+    for name, (s, rss, cpu) in {"ingest_frame/a": (1.0, 100, 0.9), "ingest_frame/b": (2.0, 300, 1.9),
+                                "stack_frames": (5.0, 900, "NA")}.items():
+        (benchmarks / f"{name}.tsv").write_text(header + f"{s}\t0:00:01\t{rss}\t0\t0\t0\t0\t0\t0\t{cpu}\n")
+    (logs / "ingest_frame/b.log").write_text("INFO frame b done\nINFO job used 2.25 s CPU (user + sys), peak memory "
+                                             "412 MB\n")
+    jobs = run_bench.read_benchmarks(benchmarks, logs).set_index("file")
     assert sorted(jobs.rule) == ["ingest_frame", "ingest_frame", "stack_frames"]
     assert jobs.groupby("stage").s.sum().to_dict() == {"ingest": 3.0, "stack": 5.0}
-    assert jobs[jobs.rule == "stack_frames"].cpu_time.isna().all()  # a job too short to be sampled
+    exact = jobs.loc[str(benchmarks / "ingest_frame/b.tsv")]
+    assert (exact.cpu_time, exact.max_rss, exact.exact) == (2.25, 412.0, True)  # the log's, not the samples
+    sampled = jobs.loc[str(benchmarks / "ingest_frame/a.tsv")]
+    assert (sampled.cpu_time, sampled.max_rss, sampled.exact) == (0.9, 100.0, False)
+    assert jobs[jobs.rule == "stack_frames"].cpu_time.isna().all()  # a job too short to be sampled, without a log
 
 
 def result(n_frames, size, *, wf_wall, wf_cpu, ref_wall, ref_cpu):

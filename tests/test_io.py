@@ -1,10 +1,14 @@
 import gzip
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
 from stackphot.io import (
+    CubeRows,
     FrameError,
     clean_card_text,
     find_frames,
@@ -126,3 +130,52 @@ def test_write_cube_streams_planes(tmp_path, rng):
         assert hdul[0].header["BUNIT"] == "adu"
         assert hdul["COVERAGE"].header["BITPIX"] == 16 and (hdul["COVERAGE"].data == 3).all()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.fits"]
+
+
+def test_cube_rows_reads_the_blocks_of_every_extension(tmp_path, rng):
+    planes = rng.normal(size=(4, 13, 7)).astype(np.float32)
+    path = write_cube(tmp_path / "cube.fits", [lambda p=p: p for p in planes],
+                      extensions=[("ERR", [lambda p=p: 2 * p for p in planes])])
+    with CubeRows(path) as data, CubeRows(path, "ERR") as error:
+        assert data.shape == (4, 13, 7)
+        for rows in (slice(0, 13), slice(3, 5), slice(12, 20), slice(5, 5)):
+            np.testing.assert_array_equal(data[:, rows, :], planes[:, rows, :])
+            np.testing.assert_array_equal(error[:, rows, :], 2 * planes[:, rows, :])
+        with pytest.raises(IndexError, match="whole rows"):
+            data[0, 1:2, :]
+
+
+def test_cube_rows_names_the_file_of_a_bad_or_truncated_cube(tmp_path):
+    image = tmp_path / "image.fits"
+    fits.PrimaryHDU(np.zeros((5, 5), np.float32)).writeto(image)
+    with pytest.raises(FrameError, match="image.fits.*not an unscaled 3D float cube"):
+        CubeRows(image)
+    cube = tmp_path / "cube.fits"
+    fits.PrimaryHDU(np.ones((3, 100, 100), np.float32)).writeto(cube)
+    with open(cube, "r+b") as file:
+        file.truncate(file.seek(0, 2) - 2880 * 20)
+    with CubeRows(cube) as reader, pytest.raises(FrameError, match="cube.fits: truncated: plane 2"):
+        reader[:, 0:100, :]
+
+
+RSS_PROBE = """
+import re, sys
+from stackphot.combine import combine
+from stackphot.io import CubeRows
+def peak_mib():  # VmHWM: the peak resident set, file pages included (what cluster memory limits count)
+    return int(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read())[1]) / 1024
+before = peak_mib()
+with CubeRows(sys.argv[1]) as cube:
+    combine(cube, method="median", memory_mb=8)
+print(peak_mib() - before)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="needs Linux's /proc/self/status (VmHWM)")
+def test_combining_from_cube_rows_does_not_keep_the_cube_resident(tmp_path, rng):
+    # Through a memory map every page read stays in the process: there the peak grew by the whole cube.
+    planes = rng.normal(size=(32, 1024, 1024)).astype(np.float32)  # 128 MiB
+    path = write_cube(tmp_path / "cube.fits", [lambda p=p: p for p in planes])
+    del planes
+    probe = subprocess.run([sys.executable, "-c", RSS_PROBE, str(path)], capture_output=True, text=True, check=True)
+    assert float(probe.stdout) < 48

@@ -1,7 +1,8 @@
 """Combine an aligned cube of frames into one image, a block of rows at a time so memory stays bounded.
 
-The cube may be an ``np.memmap`` or the memory-mapped data of a FITS file: it is only ever read in row
-blocks ``cube[:, r0:r1, :]``, so a stack larger than memory can be combined. Pixels a frame does not cover
+The cube may be an ``np.memmap``, memory-mapped FITS data or a ``stackphot.io.CubeRows`` reader (which keeps
+resident memory to the blocks): it is only ever read in row blocks ``cube[:, r0:r1, :]``, so a stack larger than
+memory can be combined. Pixels a frame does not cover
 are NaN; every method ignores non-finite values (NaN and inf) pixel by pixel.
 """
 
@@ -91,7 +92,8 @@ def combine(
     ----------
     cube : array-like, shape (n_frames, ny, nx)
         Aligned frames; NaN where a frame does not cover a pixel (inf is treated the same). An
-        ``np.memmap`` or memory-mapped FITS data is read one row block at a time, never whole. Not modified.
+        ``np.memmap``, memory-mapped FITS data or a ``CubeRows`` reader is read one row block at a time, never
+        whole. Not modified.
     error : array-like, shape (n_frames, ny, nx), optional
         1-sigma error of every value of ``cube``, read the same way. Where the value is non-finite its error
         is ignored; where the value is finite but its error is not, the propagated error is NaN.

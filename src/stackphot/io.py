@@ -253,6 +253,63 @@ def write_cube(path, planes, *, header=None, extensions=(), images=()) -> Path:
     return Path(path)
 
 
+class CubeRows:
+    """A float cube of a FITS file, read a block of rows of every plane at a time with explicit reads.
+
+    ``reader[:, r0:r1, :]`` returns the (n_planes, r1 - r0, nx) block as a new big-endian array. Unlike a
+    memory map, the pages read do not stay in the process: its resident memory is the blocks it holds, not
+    the part of the cube it has gone through (a memory-mapped 6 GB cube read to the end is 6 GB of RSS, which
+    cluster memory limits count). Use as a context manager, or call ``close``.
+
+    Raises
+    ------
+    FrameError
+        The extension is not a 3D float image without scaling (what ``write_cube`` writes), or the file is
+        shorter than its header says.
+    """
+
+    def __init__(self, path, extension=0):
+        self.path = Path(path)
+        with fits.open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+            hdu = hdul[extension]
+            header = hdu.header
+            offset = hdu.fileinfo()["datLoc"]
+        bitpix = header.get("BITPIX")
+        if header.get("NAXIS") != 3 or bitpix not in (-32, -64) or header.get("BSCALE", 1) != 1 or header.get(
+                "BZERO", 0) != 0:
+            raise FrameError(self.path, f"extension {extension} is not an unscaled 3D float cube (NAXIS "
+                                        f"{header.get('NAXIS')}, BITPIX {bitpix})")
+        self.shape = (header["NAXIS3"], header["NAXIS2"], header["NAXIS1"])
+        self.dtype = np.dtype(f">f{abs(bitpix) // 8}")
+        self._offset = offset
+        self._file = open(self.path, "rb")
+
+    def __getitem__(self, key):
+        planes, rows, columns = key
+        n_planes, ny, nx = self.shape
+        if planes != slice(None) or columns != slice(None) or not isinstance(rows, slice) or rows.step not in (
+                None, 1):
+            raise IndexError("CubeRows reads blocks of whole rows only: reader[:, r0:r1, :]")
+        r0, r1, _ = rows.indices(ny)
+        block = np.empty((n_planes, max(r1 - r0, 0), nx), self.dtype)
+        if block.size == 0:
+            return block
+        for index, plane in enumerate(block):
+            start = self._offset + (index * ny + r0) * nx * self.dtype.itemsize
+            if os.preadv(self._file.fileno(), [plane], start) != plane.nbytes:
+                raise FrameError(self.path, f"truncated: plane {index + 1}, rows {r0}-{r1} are missing")
+        return block
+
+    def close(self):
+        self._file.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def read_image(path, *extensions: str):
     """Primary data, header and the named extensions of a product written by ``write_image``.
 
