@@ -35,6 +35,7 @@ from stackphot.datasets import resolve_datasets
 from stackphot.ingest import NONFINITE, ingest_frame
 from stackphot.io import read_raw_frame
 from stackphot.register import measure_shift, prepare_for_registration, spectrum
+from stackphot.steps import prepare_frame
 
 
 class Stopwatch:
@@ -72,12 +73,15 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
         return data, error, frame.mask
 
     def prepared(data, mask):
-        return prepare_for_registration(data, mask=(mask & NONFINITE) > 0, crop=register["crop"],
-                                        smooth_sigma=register["smooth_sigma"], threshold=register["threshold"])
+        """The image to correlate and, as measure_shifts gives them, the frame's star count and FWHM."""
+        return prepare_frame(data, mask, crop=register["crop"], smooth_sigma=register["smooth_sigma"],
+                             threshold=register["threshold"])
 
     reference = subtracted(dataset.reference)
     with clock("register"):
-        reference_image = prepared(reference[0], reference[2])
+        reference_image = prepare_for_registration(reference[0], mask=(reference[2] & NONFINITE) > 0,
+                                                   crop=register["crop"], smooth_sigma=register["smooth_sigma"],
+                                                   threshold=register["threshold"])
         reference_spectrum = spectrum(reference_image)
     # The aligned planes go to float32 memmaps on disk, as the workflow's cube does: 200 frames of 2048 x 2048
     # are 3.2 GB of data and as much of errors, which combine reads back in blocks within its memory budget.
@@ -90,7 +94,7 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
         is_reference = name == dataset.reference
         data, error, mask = reference if is_reference else subtracted(name)
         with clock("register"):
-            image = reference_image if is_reference else prepared(data, mask)
+            image, _ = prepared(data, mask)
             shift = measure_shift(reference_image, image, upsample_factor=register["upsample_factor"],
                                   reference_spectrum=reference_spectrum)
         # Rounded as shifts.csv stores them (%.6f), so that the stacks can be compared bit for bit.

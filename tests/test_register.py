@@ -94,3 +94,16 @@ def test_a_frame_with_nothing_to_correlate_is_refused():
         measure_shift(reference, np.zeros((32, 32)))
     with pytest.raises(RegistrationError, match="differs"):
         measure_shift(reference, np.ones((16, 16)))
+
+
+@pytest.mark.parametrize("crop", [None, [40, 300, 60, 480]])
+def test_prepare_frame_gives_the_registration_image_bit_for_bit_with_the_stars(frame_set, crop):
+    from stackphot.steps import prepare_frame
+
+    frame = ingest_frame(RawFrame(frame_set.frames[1].astype(np.float32), frame_set.headers[1], "sim.fits", 0, 65535.0))
+    data = frame.data - estimate_background(frame.data, method="mesh", mask=frame.mask > 0).map
+    prepared, stars = prepare_frame(data, frame.mask, crop=crop, smooth_sigma=2.0, threshold=2.0)
+    expected = prepare_for_registration(data, mask=(frame.mask & NONFINITE) > 0, crop=crop, smooth_sigma=2.0,
+                                        threshold=2.0)
+    assert prepared.tobytes() == expected.tobytes()
+    assert stars.n_stars > 50

@@ -63,23 +63,30 @@ def subtract_background(frame_path, subtracted_path, sky_path, *, method, box_si
     write_image(sky_path, sky.map, header, extensions=[("RMS", sky.rms, None)], history=history)
 
 
+def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
+    """A background-subtracted frame reduced for registration as ``register.prepare_for_registration`` does,
+    with its stars counted and their FWHM measured on the way: ``(prepared image, StarFigures)``."""
+    from astropy.stats import mad_std
+
+    from stackphot.ingest import NONFINITE
+    from stackphot.register import clean_for_registration, crop_region, smooth, stretch
+    from stackphot.seeing import star_figures
+
+    cleaned = clean_for_registration(data, mask=(mask & NONFINITE) > 0, crop=crop)
+    smoothed = smooth(cleaned, smooth_sigma)
+    noise = mad_std(smoothed)
+    stars = star_figures(cleaned, smoothed, noise=noise, bad=mask[crop_region(data.shape, crop)] > 0)
+    return stretch(smoothed, threshold, noise), stars
+
+
 def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, threshold, upsample_factor,
                         log, reference_spectrum=None) -> None:
     """One frame's shift against the prepared ``reference`` image (its FFT: ``reference_spectrum``, computed
     once per batch), with the frame's stars and their FWHM, as a one-row table."""
-    from astropy.stats import mad_std
-
-    from stackphot.ingest import NONFINITE
-    from stackphot.register import (NothingToRegisterError, Shift, clean_for_registration, crop_region,
-                                    measure_shift, smooth, stretch)
-    from stackphot.seeing import star_figures
+    from stackphot.register import NothingToRegisterError, Shift, measure_shift
 
     data, header, ext = read_image(frame_path, "MASK")
-    cleaned = clean_for_registration(data, mask=(ext["MASK"] & NONFINITE) > 0, crop=crop)
-    smoothed = smooth(cleaned, smooth_sigma)
-    noise = mad_std(smoothed)
-    prepared = stretch(smoothed, threshold, noise)
-    stars = star_figures(cleaned, smoothed, noise=noise, bad=ext["MASK"][crop_region(data.shape, crop)] > 0)
+    prepared, stars = prepare_frame(data, ext["MASK"], crop=crop, smooth_sigma=smooth_sigma, threshold=threshold)
     try:
         shift = measure_shift(reference, prepared, upsample_factor=upsample_factor,
                               reference_spectrum=reference_spectrum)
