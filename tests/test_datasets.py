@@ -72,7 +72,8 @@ def test_frame_size_is_read_from_the_headers_and_the_simulation_spec(frames_dir,
     [
         (10, 100, 3, [3, 3, 3, 1]),
         (10, 100, 1, [1] * 10),
-        (200, 2048 * 2048, "auto", [8] * 25),  # 8 frames of 2048 x 2048 per job
+        (200, 2048 * 2048, "auto", [25] * 8),  # at least 8 jobs
+        (2000, 2048 * 2048, "auto", [32] * 62 + [16]),  # at most 32 frames of 2048 x 2048 per job
         (1000, 256 * 256, "auto", [125] * 8),  # at least 8 jobs
         (5, 1040 * 1392, "auto", [1] * 5),
         (5, None, "auto", [1] * 5),  # frame size unknown: one frame per job
