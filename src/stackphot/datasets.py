@@ -14,8 +14,8 @@ from stackphot.io import find_frames
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 # batch_size auto: up to this many pixels per job (32 frames of 2048 x 2048), so that a job's Python start and
-# imports (1 to 3 s of CPU: photutils alone takes 2 s) stay about 1% of its work; with 8 frames per job they were
-# 5% to 7% (make bench) ...
+# imports (1 to 3 s of CPU; `import photutils.background` alone takes 2 s) stay small beside its work, about
+# 3.8 s of CPU per frame of 2048 x 2048 in the background step (make bench) ...
 AUTO_PIXELS_PER_JOB = 2**27
 # ... and at least this many batches, so that every core has work.
 AUTO_MIN_BATCHES = 8
