@@ -57,3 +57,23 @@ def test_an_unreadable_noise_card_is_refused_by_name():
         ingest_frame(raw(np.arange(9.0).reshape(3, 3), GAIN="high", RDNOISE=1.0))
     # The config's value makes the card irrelevant.
     assert ingest_frame(raw(np.arange(9.0).reshape(3, 3), GAIN="high", RDNOISE=1.0), gain=2.0).noise.gain == 2.0
+
+
+def test_ingest_keeps_a_frame_whose_header_has_an_illegal_card_and_says_which(tmp_path, caplog):
+    import logging
+
+    from stackphot.io import read_image
+    from stackphot.steps import ingest
+
+    raw_path = tmp_path / "raw.fits"
+    header = fits.Header([("GAIN", 2.0), ("RDNOISE", 8.0), ("EXPTIME2", 5.0), ("OBJECT", "M13")])
+    fits.PrimaryHDU(np.arange(1000, 1064, dtype=np.uint16).reshape(8, 8), header).writeto(raw_path)
+    raw_path.write_bytes(raw_path.read_bytes().replace(b"EXPTIME2", b"EXP TIME"))  # as a camera might write it
+    before = raw_path.read_bytes()
+    with caplog.at_level(logging.WARNING):
+        ingest(raw_path, tmp_path / "frame.fits", gain=None, read_noise=None, saturation=None,
+               log=logging.getLogger("test"))
+    data, written, _ = read_image(tmp_path / "frame.fits")
+    assert written["OBJECT"] == "M13" and "EXP TIME" not in written and data[0, 0] == 1000
+    assert f"{raw_path}: a header card left out, not valid FITS" in caplog.text and "EXP TIME" in caplog.text
+    assert raw_path.read_bytes() == before

@@ -15,6 +15,7 @@ from stackphot.io import (
     frame_stem,
     read_image,
     read_raw_frame,
+    valid_header,
     write_cube,
     write_image,
 )
@@ -119,17 +120,63 @@ def test_write_image_round_trip_leaves_no_partial_file(tmp_path):
         read_image(path, "MASK")
 
 
-def test_write_cube_streams_planes(tmp_path, rng):
+def astropy_bytes(path, hdus) -> bytes:
+    """The file astropy writes for these HDUs: an independent FITS writer to compare ours with."""
+    fits.HDUList(hdus).writeto(path, output_verify="exception")
+    return Path(path).read_bytes()
+
+
+def test_write_image_writes_the_bytes_astropy_writes(tmp_path, rng):
+    header = fits.Header([("OBJECT", "M13", "target"), ("EXPTIME", 5.0, "[s]"), ("NOTE", "long " * 30)])
+    data = rng.normal(size=(7, 5)).astype(np.float32)
+    extensions = [("ERR", rng.random((7, 5)), fits.Header([("BUNIT", "adu")])),
+                  ("MASK", (rng.random((7, 5)) > 0.5).astype(np.uint8), None),
+                  ("COUNT16", np.arange(-17, 18, dtype=np.int16).reshape(7, 5), None),
+                  ("COUNT32", np.arange(35, dtype=np.int32).reshape(7, 5) * 100_000, None),
+                  ("COUNT64", np.arange(35, dtype=np.int64).reshape(7, 5), None)]
+    ours = write_image(tmp_path / "ours.fits", data, header, extensions=extensions, history=["made here"])
+    expected = header.copy()
+    expected.add_history("made here")
+    # EXTNAME where we write it, after the structural cards (astropy puts it last when given a header)
+    hdus = [fits.PrimaryHDU(data, expected), *(fits.ImageHDU(a, fits.Header([("EXTNAME", n, "extension name")]) +
+                                                             (h or fits.Header())) for n, a, h in extensions)]
+    assert ours.read_bytes() == astropy_bytes(tmp_path / "astropy.fits", hdus)
+    with pytest.raises(TypeError, match="cannot write uint16"):
+        write_image(tmp_path / "u16.fits", np.ones((2, 2), np.uint16))
+    assert not (tmp_path / "u16.fits").exists()
+
+
+def test_write_cube_streams_planes_as_astropy_writes_the_cube(tmp_path, rng):
     planes = [rng.normal(size=(5, 7)).astype(np.float32) for _ in range(3)]
-    path = write_cube(tmp_path / "cube.fits", [lambda p=p: p for p in planes],
+    coverage = np.full((5, 7), 3, np.int16)
+    path = write_cube(tmp_path / "out" / "cube.fits", [lambda p=p: p for p in planes],
                       header=fits.Header({"BUNIT": "adu"}), extensions=[("ERR", [lambda p=p: 2 * p for p in planes])],
-                      images=[("COVERAGE", lambda: np.full((5, 7), 3, np.int16))])
+                      images=[("COVERAGE", lambda: coverage)])
+    hdus = [fits.PrimaryHDU(np.stack(planes), fits.Header({"BUNIT": "adu"})),
+            fits.ImageHDU(2 * np.stack(planes), name="ERR"), fits.ImageHDU(coverage, name="COVERAGE")]
+    assert path.read_bytes() == astropy_bytes(tmp_path / "astropy.fits", hdus)
+    assert [p.name for p in path.parent.iterdir()] == ["cube.fits"]
+
+
+def raw_header(tmp_path, cards):
+    """The header astropy reads from a file whose cards are exactly ``cards`` (as a camera may write them)."""
+    text = "".join(card.ljust(80) for card in ["SIMPLE  =                    T", "BITPIX  =                   16",
+                                               "NAXIS   =                    0", *cards, "END"])
+    path = tmp_path / "raw.fits"
+    path.write_bytes((text + " " * (-len(text) % 2880)).encode("ascii"))
     with fits.open(path) as hdul:
-        np.testing.assert_array_equal(hdul[0].data, np.stack(planes))
-        np.testing.assert_array_equal(hdul["ERR"].data, 2 * np.stack(planes))
-        assert hdul[0].header["BUNIT"] == "adu"
-        assert hdul["COVERAGE"].header["BITPIX"] == 16 and (hdul["COVERAGE"].data == 3).all()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cube.fits"]
+        return hdul[0].header
+
+
+def test_valid_header_fixes_what_it_can_and_names_the_cards_it_leaves_out(tmp_path):
+    header, problems = valid_header(raw_header(tmp_path, ["DATE-OBS= 2020-01-01", "EXP TIME=                  5.0",
+                                                          "GAIN    =                  1.5 / e-/ADU"]))
+    assert header["DATE-OBS"] == "2020-01-01" and header["GAIN"] == 1.5
+    assert "EXP TIME" not in header and "NAXIS" not in header
+    assert len(problems) == 1 and "Illegal keyword name 'EXP TIME'" in problems[0]
+    path = write_image(tmp_path / "product.fits", np.zeros((2, 2), np.float32), header)
+    with fits.open(path) as hdul:
+        hdul.verify("exception")
 
 
 def test_cube_rows_reads_the_blocks_of_every_extension(tmp_path, rng):

@@ -12,7 +12,7 @@ from dataclasses import asdict
 import numpy as np
 import pandas as pd
 
-from stackphot.io import frame_stem, read_image, write_image, write_table
+from stackphot.io import frame_stem, read_image, valid_header, write_image, write_table
 
 # Each step imports what it needs itself: a job pays for its own imports only (photutils and
 # astropy.convolution, which the background needs, take about 3 s of CPU).
@@ -29,7 +29,9 @@ def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
     noise = frame.noise
     log.info("%s: shape %s, gain %.3f (%s), read noise %.3f (%s)", raw.path, frame.data.shape,
              noise.gain, noise.gain_source, noise.read_noise, noise.read_noise_source)
-    header = raw.header.copy()
+    header, problems = valid_header(raw.header)
+    for problem in problems:
+        log.warning("%s: a header card left out, not valid FITS: %s", raw.path, problem)
     header["GAIN"] = (noise.gain, f"e-/ADU ({noise.gain_source})")
     header["RDNOISE"] = (noise.read_noise, f"e- ({noise.read_noise_source})")
     header["BUNIT"] = ("adu", "physical units of the data")
