@@ -2,6 +2,8 @@
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from stackphot.scripting import run_script
 from stackphot.steps import align
 
@@ -10,7 +12,8 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    for frame, shift, output in zip(smk.input.frames, smk.input.shifts, smk.output.frames, strict=True):
+    shifts = pd.read_csv(smk.input.shifts)
+    for frame, shift, output in zip(smk.input.frames, shifts.itertuples(), smk.output.frames, strict=True):
         align(frame, shift, output, order=smk.params.order, log=log)
 
 

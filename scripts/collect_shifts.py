@@ -1,4 +1,4 @@
-"""Rule collect_shifts: the per-frame shift rows in one table."""
+"""Rule collect_shifts: the shift tables of the batches in one table."""
 
 from typing import TYPE_CHECKING
 

@@ -1,8 +1,10 @@
 """The per-frame steps of the workflow, from file to file: what one job does for each frame of its batch.
 
 A rule takes a batch of frames (``batch_size`` in the config), so that thousands of small frames do not
-each pay for a Python start and its imports; each step still writes one file per frame, as a frame-by-frame
-run would, and gives the same bytes whatever the batch size.
+each pay for a Python start and its imports; each image step still writes one file per frame, as a
+frame-by-frame run would, and gives the same bytes whatever the batch size. Registration gives one row per
+frame, which its rule writes as one table per batch: a thousand one-row files cost Snakemake more than the
+rows do (it checksums small inputs once per output of a job).
 """
 
 from __future__ import annotations
@@ -10,9 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import numpy as np
-import pandas as pd
 
-from stackphot.io import frame_stem, read_image, valid_header, write_image, write_table
+from stackphot.io import frame_stem, read_image, valid_header, write_image
 
 # Each step imports what it needs itself: a job pays for its own imports only (photutils and
 # astropy.convolution, which the background needs, take about 3 s of CPU).
@@ -36,7 +37,7 @@ def ingest(raw_path, output, *, gain, read_noise, saturation, log) -> None:
     header["RDNOISE"] = (noise.read_noise, f"e- ({noise.read_noise_source})")
     header["BUNIT"] = ("adu", "physical units of the data")
     header["ORIGFILE"] = (raw.path.name, "raw file")
-    header["ORIGSHA"] = (sha256(raw.path), "SHA-256 of the raw file")
+    header["ORIGSHA"] = sha256(raw.path)  # of the raw file; a 64-digit value leaves no room for a comment
     if frame.saturation is not None:
         header["SATURATE"] = (frame.saturation, "ADU")
     history = [f"stackphot ingest: {raw.path.name} HDU {raw.hdu_index}, BZERO/BSCALE applied, float32"]
@@ -81,10 +82,10 @@ def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
     return stretch(smoothed, threshold, noise), stars
 
 
-def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, threshold, upsample_factor,
-                        log, reference_spectrum=None) -> None:
+def measure_frame_shift(frame_path, reference, *, crop, smooth_sigma, threshold, upsample_factor, log,
+                        reference_spectrum=None) -> dict:
     """One frame's shift against the prepared ``reference`` image (its FFT: ``reference_spectrum``, computed
-    once per batch), with the frame's stars and their FWHM, as a one-row table."""
+    once per batch), with the frame's stars and their FWHM: a row of the shift table."""
     from stackphot.register import NothingToRegisterError, Shift, measure_shift
 
     data, header, ext = read_image(frame_path, "MASK")
@@ -101,16 +102,17 @@ def measure_frame_shift(frame_path, reference, output, *, crop, smooth_sigma, th
     except ValueError as error:
         raise ValueError(f"{frame_path}: {error}") from error
     log.info("%s: %s; %s", header.get("ORIGFILE"), shift, stars)
-    name = frame_stem(frame_path).removesuffix(".sub")
-    write_table(output, pd.DataFrame([{"frame": name, **asdict(shift), **asdict(stars)}]))
+    return {"frame": frame_stem(frame_path).removesuffix(".sub"), **asdict(shift), **asdict(stars)}
 
 
-def align(frame_path, shift_path, output, *, order, log) -> None:
-    """Shift one background-subtracted frame onto the reference; uncovered pixels become NaN. A frame with
-    no shift (it could not be registered) covers nothing: all NaN."""
+def align(frame_path, shift, output, *, order, log) -> None:
+    """Shift one background-subtracted frame onto the reference by its row of the shift table (``frame``,
+    ``dy``, ``dx``); uncovered pixels become NaN. A frame with no shift (it could not be registered) covers
+    nothing: all NaN."""
     from stackphot.align import align_frame, shift_wcs
 
-    shift = pd.read_csv(shift_path).iloc[0]
+    if shift.frame != frame_stem(frame_path).removesuffix(".sub"):
+        raise ValueError(f"{frame_path}: the shift table's row is for frame {shift.frame}")
     data, header, ext = read_image(frame_path, "ERR", "MASK")
     if np.isfinite(shift.dy) and np.isfinite(shift.dx):
         aligned = align_frame(data, shift.dy, shift.dx, error=ext["ERR"], mask=ext["MASK"] > 0, order=order)

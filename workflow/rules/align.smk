@@ -10,9 +10,7 @@ for dataset, index, frames in frame_batches():
                 dataset=dataset,
                 frame=frames,
             ),
-            shifts=expand(
-                "results/{dataset}/register/{frame}.csv", dataset=dataset, frame=frames
-            ),
+            shifts=f"results/{dataset}/register/batch_{index:04d}.csv",
         output:
             frames=expand(
                 "results/{dataset}/aligned/{frame}.fits", dataset=dataset, frame=frames

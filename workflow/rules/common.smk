@@ -104,6 +104,19 @@ def per_frame(pattern):
     return expand_frames
 
 
+def per_batch(pattern):
+    """Input function: ``pattern`` formatted for every batch of frames of the wildcards' dataset."""
+
+    def batch_files(wildcards):
+        return [
+            pattern.format(dataset=dataset, index=index)
+            for dataset, index, _ in frame_batches()
+            if dataset == wildcards.dataset
+        ]
+
+    return batch_files
+
+
 def reference_frame(pattern):
     """Input function: ``pattern`` for the reference frame of the wildcards' dataset."""
 

@@ -25,7 +25,7 @@ rule prepare_reference:
 for dataset, index, frames in frame_batches():
 
     rule:
-        """Cross-correlate a batch of frames with the reference: each one's subpixel shift and quality figures."""
+        """Cross-correlate a batch of frames with the reference: a table of each one's subpixel shift and quality figures."""
         name:
             batch_rule_name("measure_shifts", dataset, index)
         input:
@@ -36,9 +36,7 @@ for dataset, index, frames in frame_batches():
             ),
             reference=f"results/{dataset}/register/reference.fits",
         output:
-            shifts=expand(
-                "results/{dataset}/register/{frame}.csv", dataset=dataset, frame=frames
-            ),
+            shifts=f"results/{dataset}/register/batch_{index:04d}.csv",
         log:
             f"logs/{dataset}/measure_shifts/batch_{index:04d}.log",
         benchmark:
@@ -61,7 +59,7 @@ for dataset, index, frames in frame_batches():
 rule collect_shifts:
     """All frames' shifts in one table: frame, dy, dx (the shift to apply) and quality columns."""
     input:
-        shifts=per_frame("results/{dataset}/register/{frame}.csv"),
+        shifts=per_batch("results/{dataset}/register/batch_{index:04d}.csv"),
     output:
         table="results/{dataset}/shifts.csv",
     log:
