@@ -70,6 +70,9 @@ def test_acceptance_figures_pick_the_sets_of_the_issue():
     assert figures.value.tolist() == pytest.approx([1.25, 0.55, 1600 / 1024, 2.25, 2.2])
     assert figures.limit.tolist() == pytest.approx([1.3, 0.75, 1.5, 2.0, 2.1])
     assert figures.met.tolist() == ["yes", "yes", "NO", "NO", "NO"]
+    # The small set alone: its own limit, not the large frames'.
+    alone = run_bench.acceptance(results[2:])
+    assert alone[["set", "limit", "met"]].values.tolist() == [["n1000_s256", 2.0, "NO"]]
 
 
 def test_frame_sets_scale_the_default_star_density():
