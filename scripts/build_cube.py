@@ -4,7 +4,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 from astropy.io import fits
 
 from stackphot.io import add_cards, write_cube
@@ -27,14 +26,13 @@ def main(smk, log):
     selection = read_selection(smk.input.selection)
     accepted = selection["accepted"].to_numpy()
     frames = [path for path, keep in zip(smk.input.frames, accepted, strict=True) if keep]
-    shifts = pd.read_csv(smk.input.shifts)[accepted]
     header = fits.Header()
     header["BUNIT"] = fits.getheader(frames[0]).get("BUNIT", "adu")
     header["NFRAMES"] = (len(frames), "planes along axis 3, in frames-table order")
     add_cards(header, "COMMENT", ["Aligned, background-subtracted frames; NaN: not covered by that frame.",
                                   "Extension ERR: one-sigma errors of the same planes; COVERAGE: frames per pixel."])
     add_cards(header, "HISTORY", [f"plane {i + 1}: {row.frame} shifted by ({row.dy:.3f}, {row.dx:.3f}) px"
-                                  for i, row in enumerate(shifts.itertuples())]
+                                  for i, row in enumerate(selection[accepted].itertuples())]
               + [f"rejected {row.frame}: {row.reason}" for row in selection[~accepted].itertuples()])
     shape = fits.getdata(frames[0]).shape
     coverage = np.zeros(shape, np.int16)

@@ -1,4 +1,5 @@
-"""The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures."""
+"""The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures;
+and the FITS input/output benchmark (bench/fits_io.py)."""
 
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import fits_io
 import run_bench
 from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
 
@@ -82,3 +84,10 @@ def test_frame_sets_scale_the_default_star_density():
     assert simulation["shape"] == [2048, 2048] and simulation["n_frames"] == 200
     assert 8000 < simulation["n_cluster_stars"] < 9500  # 3000 stars on 1040 x 1392 px
     assert FrameSetSpec.parse("100x128").simulation()["max_offset"] == pytest.approx(6.4)
+
+
+def test_fits_io_bench_times_both_writers_on_the_same_bytes(capsys):
+    fits_io.main(16)  # it asserts that both write the same bytes
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("16 x 16 frame") and [line.split(":")[0].strip() for line in lines[1:]] == ["write",
+                                                                                                         "read"]

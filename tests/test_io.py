@@ -1,4 +1,5 @@
 import gzip
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -156,6 +157,44 @@ def test_write_cube_streams_planes_as_astropy_writes_the_cube(tmp_path, rng):
             fits.ImageHDU(2 * np.stack(planes), name="ERR"), fits.ImageHDU(coverage, name="COVERAGE")]
     assert path.read_bytes() == astropy_bytes(tmp_path / "astropy.fits", hdus)
     assert [p.name for p in path.parent.iterdir()] == ["cube.fits"]
+
+
+def test_read_image_reads_what_astropy_reads(tmp_path, rng):
+    # astropy's layout (EXTNAME last, an empty primary HDU first) as well as ours
+    data = rng.normal(size=(6, 4)).astype(np.float32)
+    mask = np.arange(24, dtype=np.uint8).reshape(6, 4)
+    header = fits.Header([("OBJECT", "M13"), ("NOTE", "a/b 'quoted'"), ("LONG", "x" * 90)])
+    path = tmp_path / "astropy.fits"
+    fits.HDUList([fits.PrimaryHDU(data, header), fits.ImageHDU(2.0 * data, name="ERR"),
+                  fits.ImageHDU(mask, name="MASK"), fits.ImageHDU(np.ones((2, 3, 4)), name="CUBE")]).writeto(path)
+    read_data, read_header, ext = read_image(path, "ERR", "MASK", "CUBE")
+    with fits.open(path) as hdul:
+        assert read_header == hdul[0].header
+        for array, hdu in zip([read_data, *ext.values()], hdul, strict=True):
+            assert array.dtype == hdu.data.dtype and array.shape == hdu.data.shape
+            np.testing.assert_array_equal(array, hdu.data)
+    read_data += 1  # writable, as astropy's arrays were
+    empty = tmp_path / "empty_primary.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, name="SCI")]).writeto(empty)
+    primary, _, ext = read_image(empty, "SCI")
+    assert primary is None
+    np.testing.assert_array_equal(ext["SCI"], data)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda good: good[:-2880], "truncated: HDU 1 ends beyond the end of the file"),
+    (lambda good: good[:400], "is not FITS or is truncated: no header END card"),
+    (lambda good: b"\x89PNG" + bytes(3000), "is not FITS or is truncated"),
+])
+def test_read_image_names_the_file_of_a_damaged_product(tmp_path, damage, message):
+    path = write_image(tmp_path / "product.fits", np.ones((30, 30), np.float32), extensions=[("ERR", np.ones((30, 30)), None)])
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(FrameError, match=f"product.fits: {re.escape(message)}"):
+        read_image(path, "ERR")
+    scaled = tmp_path / "scaled.fits"
+    fits.PrimaryHDU(np.arange(4, dtype=np.uint16).reshape(2, 2)).writeto(scaled)
+    with pytest.raises(FrameError, match="scaled.fits: HDU 0 is not an unscaled image"):
+        read_image(scaled)
 
 
 def raw_header(tmp_path, cards):

@@ -35,7 +35,6 @@ rule build_cube:
     """Stream the accepted aligned frames into one cube (data and error planes) with a coverage count."""
     input:
         frames=per_frame("results/{dataset}/aligned/{frame}.fits"),
-        shifts="results/{dataset}/shifts.csv",
         selection="results/{dataset}/frame_selection.csv",
     output:
         cube="results/{dataset}/aligned_cube.fits",
