@@ -2,8 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from stackphot.io import read_table
 from stackphot.scripting import run_script
 from stackphot.steps import align
 
@@ -12,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    shifts = pd.read_csv(smk.input.shifts)
+    shifts = read_table(smk.input.shifts)
     for frame, shift, output in zip(smk.input.frames, shifts.itertuples(), smk.output.frames, strict=True):
         align(frame, shift, output, order=smk.params.order, log=log)
 

@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from stackphot.io import write_table
+from stackphot.io import read_table, write_table
 from stackphot.quality import shift_errors
 from stackphot.scripting import run_script
 
@@ -13,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    errors = shift_errors(pd.read_csv(smk.input.shifts), pd.read_csv(smk.input.truth))
+    errors = shift_errors(read_table(smk.input.shifts), read_table(smk.input.truth))
     rms = (errors.error_dy.pow(2).mean() + errors.error_dx.pow(2).mean()) ** 0.5
     log.info("shift error per axis (measured - true), px:\n%s\nRMS %.4f px", errors.to_string(index=False), rms)
     write_table(smk.output.table, errors)

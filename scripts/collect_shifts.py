@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from stackphot.io import write_table
+from stackphot.io import read_table, write_table
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    table = pd.concat([pd.read_csv(path) for path in smk.input.shifts], ignore_index=True)
+    table = pd.concat([read_table(path) for path in smk.input.shifts], ignore_index=True)
     log.info("shifts of %d frames:\n%s", len(table), table.to_string(index=False))
     write_table(smk.output.table, table)
 

@@ -2,8 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from stackphot.io import read_table
 from stackphot.plots import save_figure, shifts_figure
 from stackphot.scripting import run_script
 
@@ -12,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    shifts = pd.read_csv(smk.input.shifts)
+    shifts = read_table(smk.input.shifts)
     figure = shifts_figure(shifts, reference=smk.params.reference,
                            title=f"{smk.wildcards.dataset}: shifts of {len(shifts)} frames onto {smk.params.reference}")
     save_figure(figure, smk.output.plot)

@@ -2,9 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from stackphot.io import write_table
+from stackphot.io import read_table, write_table
 from stackphot.scripting import run_script
 from stackphot.selection import check_selection, judge_frames
 
@@ -14,7 +12,7 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     limits = smk.params.quality
-    judged = judge_frames(pd.read_csv(smk.input.shifts), reference=smk.params.reference,
+    judged = judge_frames(read_table(smk.input.shifts), reference=smk.params.reference,
                           min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"],
                           min_stars=limits["min_stars"], max_fwhm=limits["max_fwhm"])
     rejected = judged.loc[~judged["accepted"], ["frame", "reason"]]

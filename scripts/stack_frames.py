@@ -2,11 +2,10 @@
 
 from typing import TYPE_CHECKING
 
-import pandas as pd
 from astropy.io import fits
 
 from stackphot.combine import combine
-from stackphot.io import CubeRows, write_image
+from stackphot.io import CubeRows, read_table, write_image
 from stackphot.scripting import run_script
 from stackphot.selection import read_selection
 from stackphot.stackheader import stack_header
@@ -22,9 +21,9 @@ def main(smk, log):
         result = combine(cube, error, method=method, sigma=smk.params.sigma, maxiters=smk.params.maxiters,
                          memory_mb=smk.params.memory_mb, workers=smk.threads)
     selection = read_selection(smk.input.selection)
-    frames = pd.read_csv(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
+    frames = read_table(smk.input.frames).merge(selection[["frame", "accepted", "reason"]], on="frame")
     header = stack_header(fits.getheader(smk.input.reference), frames[frames.accepted],
-                          pd.read_csv(smk.input.shifts), method=method, options=options,
+                          read_table(smk.input.shifts), method=method, options=options,
                           rejected=frames[~frames.accepted])
     log.info("%s of %d frames; %d values rejected", method, len(frames), int(result.rejected.sum()))
     write_image(

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from stackphot.io import frame_stem, write_table
+from stackphot.io import frame_stem, read_table, write_table
 from stackphot.plots import frame_quality_html, frame_quality_table, write_text
 from stackphot.scripting import run_script
 from stackphot.selection import read_selection
@@ -40,7 +40,7 @@ def sky_statistics(path) -> dict:
 
 
 def main(smk, log):
-    frames = pd.read_csv(smk.input.frames)
+    frames = read_table(smk.input.frames)
     shifts = read_selection(smk.input.shifts)
     sky = pd.DataFrame([sky_statistics(path) for path in smk.input.skies])
     table = frame_quality_table(frames, shifts, sky, reference=smk.params.reference)

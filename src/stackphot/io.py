@@ -279,6 +279,14 @@ def write_table(path, table) -> Path:
     return Path(path)
 
 
+def read_table(path):
+    """A CSV table as ``write_table`` writes it, its ``frame`` column read as text: a frame named 0001 stays
+    0001, where a bare ``pd.read_csv`` would make it the number 1."""
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"frame": str})
+
+
 def log_to(path) -> logging.Logger:
     """A logger that writes to a rule's log file (and the console), for scripts."""
     logger = logging.getLogger("stackphot")
