@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .io import read_table
+
 
 def read_selection(path) -> pd.DataFrame:
     """The ``frame_selection.csv`` written by the select_frames rule, in frame order: every quality column,
     ``accepted`` as bool and ``reason`` as text ('' for an accepted frame)."""
-    selection = pd.read_csv(path, dtype={"frame": str, "reason": str})
-    selection["reason"] = selection["reason"].fillna("")
+    selection = read_table(path)
+    # A column of empty reasons (every frame accepted) is read as NaN.
+    selection["reason"] = selection["reason"].fillna("").astype(str)
     selection["accepted"] = selection["accepted"].astype(bool)
     return selection
 
