@@ -1,5 +1,5 @@
 """The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures;
-and the FITS input/output benchmark (bench/fits_io.py)."""
+the FITS input/output benchmark (bench/fits_io.py) and the centroid benchmark (bench/centroids.py)."""
 
 import sys
 from pathlib import Path
@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import centroids
 import fits_io
 import run_bench
 from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
@@ -91,3 +92,10 @@ def test_fits_io_bench_times_both_writers_on_the_same_bytes(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("16 x 16 frame") and [line.split(":")[0].strip() for line in lines[1:]] == ["write",
                                                                                                          "read"]
+
+
+def test_centroid_bench_compares_the_two_fits_on_the_same_stars(capsys):
+    centroids.main(40)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("40 stars, box 5 px, CPU s: photutils centroid_2dg")
+    assert lines[1].startswith("difference between the two, for the ")

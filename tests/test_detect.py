@@ -24,6 +24,7 @@ from stackphot.detect import (
     clean_outliers,
     cross_match,
     find_sources,
+    gaussian_centroids,
     refine_centroids,
     subtract_sources,
 )
@@ -162,6 +163,41 @@ def test_centroid_bias_without_noise(method, tolerance):
             new_x, new_y = refine_centroids(image, [32.3 + phase_x], [31.7 + phase_y], method=method)
             errors.append(np.hypot(new_x[0] - 32 - phase_x, new_y[0] - 32 - phase_y))
     assert max(errors) < tolerance
+
+
+@pytest.mark.parametrize("box_size", [5, 7])
+def test_gaussian_centroids_find_the_fit_photutils_centroid_2dg_finds(gaussian_field, box_size):
+    """The batched fit against photutils' centroid_2dg box by box, with masked pixels and boxes cut by the
+    image's edges."""
+    import warnings
+
+    from photutils.centroids import centroid_2dg, centroid_sources
+
+    image, _, _, _, catalogue = gaussian_field
+    edge_x, edge_y = np.array([0.3, 1.4, 254.8, 128.2, 254.6]), np.array([0.6, 100.3, 3.2, 255.0, 253.9])
+    image = image + sum(gaussian_star(image.shape, yy, xx, flux=5e3, sigma=SIGMA) for xx, yy in zip(edge_x, edge_y))
+    mask = np.zeros(image.shape, bool)
+    for row in catalogue.iloc[::7].itertuples():  # a pixel next to the core of every 7th star
+        mask[int(round(row.y)), int(round(row.x)) + 1] = True
+    x = np.concatenate([catalogue.x, np.fmin(np.round(edge_x), 255)])
+    y = np.concatenate([catalogue.y, np.fmin(np.round(edge_y), 255)])
+    ours = np.column_stack(gaussian_centroids(image, x, y, box_size=box_size, mask=mask))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = np.column_stack(centroid_sources(image, x, y, box_size=box_size, mask=mask,
+                                                  centroid_func=centroid_2dg))
+    moved = {"ours": np.hypot(*(ours - np.column_stack([x, y])).T), "theirs": np.hypot(*(theirs - np.column_stack([x, y])).T)}
+    difference = np.hypot(*(ours - theirs).T)
+    worst = np.argmax(difference)
+    print(f"\nbox {box_size}: {len(x)} stars, difference median {np.median(difference):.1e} px, max "
+          f"{difference[worst]:.1e} px (star {worst}, flux {catalogue.flux.get(worst, 5e3):.0f}); edge stars "
+          f"{np.round(difference[-5:], 6)}")
+    assert np.isfinite(ours).all()
+    assert difference.max() < 1e-3
+    # The centroids refine_centroids keeps (a move under 1 px) are the same ones, at the same places.
+    kept = moved["theirs"] < 1
+    assert np.array_equal(moved["ours"] < 1, kept)
+    assert difference[kept].max() < 1e-3
 
 
 # --- two passes: sharp and bloated stars -----------------------------------------------------------------

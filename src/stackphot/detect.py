@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from astropy.utils.exceptions import AstropyUserWarning
-from photutils.centroids import centroid_1dg, centroid_2dg, centroid_com, centroid_quadratic, centroid_sources
+from photutils.centroids import centroid_1dg, centroid_com, centroid_quadratic, centroid_sources
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
@@ -40,11 +40,14 @@ __all__ = [
     "add_residual_sources",
     "clean_outliers",
     "refine_centroids",
+    "gaussian_centroids",
     "cross_match",
 ]
 
 FINDERS = {"dao": DAOStarFinder, "iraf": IRAFStarFinder}
-CENTROID_METHODS = {"com": centroid_com, "quadratic": centroid_quadratic, "1dg": centroid_1dg, "2dg": centroid_2dg}
+CENTROID_METHODS = ("com", "quadratic", "1dg", "2dg")
+# 2dg is fitted here, all boxes at once (gaussian_centroids); the others are photutils' per-box functions.
+_PHOTUTILS_CENTROIDS = {"com": centroid_com, "quadratic": centroid_quadratic, "1dg": centroid_1dg}
 CATALOGUE_COLUMNS = (
     "id", "x", "y", "peak", "flux", "sharpness", "roundness", "significance", "pass", "fwhm", "found_by",
     "residual",
@@ -537,8 +540,8 @@ def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mas
     method : {'com', 'quadratic', '1dg', '2dg'}
         photutils ``centroid_com`` (centre of mass: fast, but pulled towards the box centre by noise and
         neighbours), ``centroid_quadratic`` (a quadratic fitted to the 5 x 5 pixels around the peak),
-        ``centroid_1dg`` (Gaussians fitted to the marginal sums) or ``centroid_2dg`` (a 2D Gaussian fit;
-        the slowest).
+        ``centroid_1dg`` (Gaussians fitted to the marginal sums) or a 2D Gaussian fit (``2dg``, the fit of
+        photutils' ``centroid_2dg`` done for all boxes at once by ``gaussian_centroids``).
     box_size : int
         Odd side (px) of the box centred on each starting position; a few FWHM suits isolated stars.
     mask : 2D bool array, optional
@@ -583,14 +586,17 @@ def refine_centroids(data, x, y, *, method: str = "com", box_size: int = 11, mas
         inside[inside] = usable[np.rint(y[inside]).astype(int), np.rint(x[inside]).astype(int)]
     if not inside.any():
         return x, y
-    with warnings.catch_warnings():
-        # Failed fits return NaN, handled below; their warnings would only repeat that per source.
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        cx, cy = centroid_sources(
-            data, x[inside], y[inside], box_size=int(box_size), mask=invalid,
-            centroid_func=CENTROID_METHODS[method],
-        )
+    if method == "2dg":
+        cx, cy = gaussian_centroids(data, x[inside], y[inside], box_size=int(box_size), mask=invalid)
+    else:
+        with warnings.catch_warnings():
+            # Failed fits return NaN, handled below; their warnings would only repeat that per source.
+            warnings.simplefilter("ignore", AstropyUserWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            cx, cy = centroid_sources(
+                data, x[inside], y[inside], box_size=int(box_size), mask=invalid,
+                centroid_func=_PHOTUTILS_CENTROIDS[method],
+            )
     limit = box_size / 2 if max_shift is None else max_shift
     good = np.isfinite(cx) & np.isfinite(cy) & (np.hypot(cx - x[inside], cy - y[inside]) <= limit)
     index = np.flatnonzero(inside)[good]
@@ -648,3 +654,141 @@ def cross_match(x1, y1, x2, y2, *, radius: float):
     index[rows] = usable[found[hit]]
     distance[rows] = found_distance[hit]
     return index, distance
+
+
+def gaussian_centroids(data, x, y, *, box_size: int, mask=None, max_iterations: int = 200):
+    """Centres of 2D Gaussians fitted by least squares to the box around each position, all boxes at once.
+
+    The fit is photutils' ``centroid_2dg`` run through ``centroid_sources``: the same box (astropy's
+    ``overlap_slices``, cut at the image's edges), an elliptical Gaussian with no constant term fitted to
+    the box's valid pixels with equal weights, started from the moments of the box minus its minimum. It
+    is solved by Levenberg-Marquardt iterations on every box together (arrays of boxes x pixels x
+    parameters) instead of one astropy fit per box, which is what makes 2dg affordable on crowded fields
+    (``python bench/centroids.py`` times both).
+
+    Parameters
+    ----------
+    data : 2D array
+        Background-subtracted image.
+    x, y : 1D arrays
+        Box centres (px), on the image.
+    box_size : int
+        Odd side of the boxes (px).
+    mask : 2D bool array, optional
+        Pixels to leave out of the fits (True), besides the non-finite ones.
+    max_iterations : int
+        Iterations after which a fit that still improves stops where it is. As with photutils (whose fit
+        stops after 100 evaluations), this happens when the Gaussian narrows towards a spike on a pixel;
+        its centre has settled long before its width.
+
+    Returns
+    -------
+    x_fit, y_fit : numpy.ndarray
+        The fitted centres (px); NaN where there is nothing to fit (fewer than 6 valid pixels, a flat
+        box, moments with no width) or the fit diverges.
+    """
+    data = np.asarray(data, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    invalid = _invalid_pixels(data, mask)
+    half = box_size // 2
+    x_start = np.ceil(x - box_size / 2).astype(int)
+    y_start = np.ceil(y - box_size / 2).astype(int)
+    offsets = np.arange(box_size)
+    rows = (y_start + half)[:, None, None] + offsets[None, :, None]
+    cols = (x_start + half)[:, None, None] + offsets[None, None, :]
+
+    def boxes_of(image):
+        return np.pad(image, half)[rows, cols].reshape(len(x), -1)
+
+    # Boxes of a padded image; ``on_image`` marks the pixels of photutils' boxes, cut at the edges.
+    boxes = boxes_of(np.where(invalid, 0.0, data))
+    weights = boxes_of(~invalid).astype(float)
+    on_image = boxes_of(np.ones(data.shape, bool))
+    grid_y, grid_x = (g.ravel().astype(float) for g in np.indices((box_size, box_size)))
+    start, fittable = _gaussian_moments(boxes, weights, on_image, grid_x, grid_y)
+    fitted = _fit_gaussians(boxes[fittable], weights[fittable], start[fittable], grid_x, grid_y, max_iterations)
+    x_fit, y_fit = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    index = np.flatnonzero(fittable)
+    x_fit[index] = fitted[:, 1] + x_start[index]
+    y_fit[index] = fitted[:, 2] + y_start[index]
+    return x_fit, y_fit
+
+
+def _gaussian_moments(boxes, weights, on_image, grid_x, grid_y):
+    """photutils' starting point (``_gaussian2d_moments`` of the box minus its minimum, masked pixels
+    being 0) as ``(amplitude, x0, y0, a, b, c)`` of the exponent ``a dx^2 + b dx dy + c dy^2``
+    (astropy's Gaussian2D), and whether a box can be fitted at all."""
+    shifted = np.where(on_image, boxes - np.where(on_image, boxes, np.inf).min(axis=1, keepdims=True), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = shifted.sum(axis=1)
+        x_mean = (shifted * grid_x).sum(axis=1) / total
+        y_mean = (shifted * grid_y).sum(axis=1) / total
+        dx, dy = grid_x - x_mean[:, None], grid_y - y_mean[:, None]
+        mu_20, mu_02, mu_11 = ((shifted * moment).sum(axis=1) / total for moment in (dx**2, dy**2, dx * dy))
+        # The exponent's quadratic form is half the inverse of the moments' covariance.
+        determinant = mu_20 * mu_02 - mu_11**2
+        start = np.column_stack([shifted.max(axis=1), x_mean, y_mean, 0.5 * mu_02 / determinant,
+                                 -mu_11 / determinant, 0.5 * mu_20 / determinant])
+        fittable = (weights.sum(axis=1) >= 6) & (total > 0) & (determinant > 0) & np.isfinite(start).all(axis=1)
+    return start, fittable
+
+
+def _fit_gaussians(boxes, weights, start, grid_x, grid_y, max_iterations):
+    """Levenberg-Marquardt (Marquardt's scaling, Nielsen's damping update) on every box at once: the
+    fitted parameters (NaN for a fit that diverged). A fit stops at the minimum: when the full Gauss-Newton step would lower chi-square
+    by less than a part in 1e12 (the centre is then within about 1e-5 of its error of the minimum), or
+    when no step lowers it at all (a damping above 1e8: the minimum, to rounding); or after
+    ``max_iterations``."""
+
+    def model_and_jacobian(p):
+        dx, dy = grid_x - p[:, 1:2], grid_y - p[:, 2:3]
+        a, b, c = p[:, 3:4], p[:, 4:5], p[:, 5:6]
+        with np.errstate(over="ignore", invalid="ignore"):
+            profile = np.exp(-(a * dx**2 + b * dx * dy + c * dy**2))
+            model = p[:, 0:1] * profile
+            jacobian = np.stack([profile, model * (2 * a * dx + b * dy), model * (b * dx + 2 * c * dy),
+                                 -model * dx**2, -model * dx * dy, -model * dy**2], axis=-1)
+        return model, jacobian
+
+    def chi2(p, rows):
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = (((boxes[rows] - model_and_jacobian(p)[0]) * weights[rows]) ** 2).sum(axis=1)
+        return np.where(np.isfinite(total), total, np.inf)
+
+    def solve(matrices, vectors):
+        try:
+            return np.linalg.solve(matrices, vectors[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # one singular system (a zero amplitude) must not stop the others
+            return (np.linalg.pinv(matrices) @ vectors[:, :, None])[:, :, 0]
+
+    params = start.copy()
+    current = chi2(params, slice(None))
+    damping, growth = np.full(len(params), 1e-3), np.full(len(params), 2.0)
+    done = ~np.isfinite(current)
+    for _ in range(max_iterations):
+        rows = np.flatnonzero(~done)
+        model, jacobian = model_and_jacobian(params[rows])
+        weighted = jacobian * weights[rows, :, None]
+        normal = weighted.transpose(0, 2, 1) @ weighted
+        gradient = (weighted.transpose(0, 2, 1) @ ((boxes[rows] - model) * weights[rows])[:, :, None])[:, :, 0]
+        decrement = (gradient * solve(normal, gradient)).sum(axis=1)
+        done[rows[decrement <= 1e-12 * current[rows]]] = True
+        keep = ~done[rows]
+        rows, normal, gradient = rows[keep], normal[keep], gradient[keep]
+        if not rows.size:
+            break
+        step = solve(normal + damping[rows, None, None] * (normal * np.eye(6)), gradient)
+        trial_chi2 = chi2(params[rows] + step, rows)
+        better = trial_chi2 < current[rows]
+        # Nielsen's damping update, from how well the quadratic model predicted the step's gain.
+        predicted = 2 * (step * gradient).sum(axis=1) - (step * (normal @ step[:, :, None])[:, :, 0]).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gain = (current[rows] - trial_chi2) / predicted
+        damping[rows] = np.where(better, damping[rows] * np.fmax(1 / 3, 1 - (2 * gain - 1) ** 3),
+                                 damping[rows] * growth[rows])
+        growth[rows] = np.where(better, 2.0, growth[rows] * 2)
+        params[rows[better]] += step[better]
+        current[rows[better]] = trial_chi2[better]
+        done[rows[damping[rows] > 1e8]] = True
+    params[~np.isfinite(current)] = np.nan
+    return params
