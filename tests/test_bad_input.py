@@ -1,7 +1,7 @@
 """Each bad input of a real night, through Snakemake: the run stops with a line naming the file and the problem.
 
-One run holds one dataset per bad input (``--keep-going``, so each fails on its own), which costs one
-Snakemake start instead of eight. A config mistake is caught by the schema before any job (test_config.py);
+One run holds one dataset per bad input (``--keep-going``, so each fails on its own), and one good dataset
+with awkward frame names, which costs one Snakemake start instead of nine. A config mistake is caught by the schema before any job (test_config.py);
 an empty folder, and a folder with no FITS frame, before any job too (here).
 """
 
@@ -9,9 +9,11 @@ import re
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 
+from stackphot.selection import read_selection
 from stackphot.simulate import simulate_frame_set, write_frame_set
 from workflow_helpers import run_snakemake
 
@@ -80,9 +82,16 @@ def failed_run(tmp_path_factory):
         for frame in good.glob("frame_*.fits"):
             shutil.copy(frame, folder)
         make(good_bytes, folder / BAD)
+    # And a good night whose camera numbers its frames (0001.fits, ...): names a table reader takes for numbers.
+    numbered = root / "numbered"
+    numbered.mkdir()
+    for index, frame in enumerate(sorted(good.glob("frame_*.fits")), start=1):
+        shutil.copy(frame, numbered / f"{index:04d}.fits")
     checksums = {path: path.read_bytes() for path in root.rglob("*.fits")}
-    config = {"datasets": {case: {"path": str(root / case)} for case in CASES}, "batch_size": 3}
-    result = run_snakemake(root / "work", config, "--keep-going", expect_success=False)
+    datasets = [*CASES, "numbered"]
+    config = {"datasets": {name: {"path": str(root / name)} for name in datasets}, "batch_size": 3}
+    targets = [f"results/{case}/stack.fits" for case in CASES] + ["results/numbered/aligned_cube.fits"]
+    result = run_snakemake(root / "work", config, "--keep-going", *targets, expect_success=False)
     return {"root": root, "result": result, "checksums": checksums}
 
 
@@ -102,6 +111,16 @@ def test_the_run_stops_naming_the_file_and_the_problem(failed_run, case):
         text = log.read_text()
         assert "ERROR" in text and "Traceback" not in text
     assert not (root / "work/results" / case / "stack.fits").exists()
+
+
+def test_frames_named_like_numbers_keep_their_names(failed_run):
+    results = failed_run["root"] / "work/results/numbered"
+    assert (results / "aligned_cube.fits").exists(), failed_run["result"].stderr[-4000:]
+    names = ["0001", "0002"]
+    assert pd.read_csv(results / "shifts.csv", dtype=str).frame.tolist() == names
+    selection = read_selection(results / "frame_selection.csv")
+    assert selection.frame.tolist() == names and selection.accepted.all()
+    assert fits.getheader(results / "aligned_cube.fits")["NFRAMES"] == len(names)
 
 
 def test_raw_files_are_never_changed(failed_run):

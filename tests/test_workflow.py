@@ -339,24 +339,3 @@ def test_ecsv_products_round_trip_with_their_units(run):
     # A NaN flux (an aperture holding an uncovered pixel) comes back from the ECSV as a masked value; the CSV
     # holds 6 decimals, the ECSV every digit.
     np.testing.assert_allclose(np.ma.filled(photometry["flux"], np.nan), as_csv.flux.to_numpy(), rtol=0, atol=1e-6)
-
-
-def test_frames_named_like_numbers_keep_their_names(run, tmp_path):
-    """A camera's 0001.fits, 0002.fits, ...: names a table reader would take for numbers stay names."""
-    import shutil
-
-    from stackphot.selection import read_selection
-
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    names = []
-    for index, path in enumerate(sorted((run["work"] / "data/tiny").glob("frame_*.fits")), start=1):
-        names.append(f"{index:04d}")
-        shutil.copy(path, raw / f"{names[-1]}.fits")
-    run_snakemake(tmp_path / "work", {"datasets": {"numbered": {"path": str(raw)}}},
-                  "results/numbered/aligned_cube.fits")
-    results = tmp_path / "work/results/numbered"
-    assert pd.read_csv(results / "shifts.csv", dtype=str).frame.tolist() == names
-    selection = read_selection(results / "frame_selection.csv")
-    assert selection.frame.tolist() == names and selection.accepted.all()
-    assert fits.getheader(results / "aligned_cube.fits")["NFRAMES"] == len(names)

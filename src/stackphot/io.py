@@ -279,12 +279,12 @@ def write_table(path, table) -> Path:
     return Path(path)
 
 
-def read_table(path):
-    """A CSV table as ``write_table`` writes it, its ``frame`` column read as text: a frame named 0001 stays
-    0001, where a bare ``pd.read_csv`` would make it the number 1."""
+def read_table(path, *text_columns: str):
+    """A CSV table as ``write_table`` writes it, its ``frame`` column (and any ``text_columns``) read as
+    text: a frame named 0001 stays 0001, where a bare ``pd.read_csv`` would make it the number 1."""
     import pandas as pd
 
-    return pd.read_csv(path, dtype={"frame": str})
+    return pd.read_csv(path, dtype=dict.fromkeys(("frame", *text_columns), str))
 
 
 def log_to(path) -> logging.Logger:

@@ -11,9 +11,8 @@ from .io import read_table
 def read_selection(path) -> pd.DataFrame:
     """The ``frame_selection.csv`` written by the select_frames rule, in frame order: every quality column,
     ``accepted`` as bool and ``reason`` as text ('' for an accepted frame)."""
-    selection = read_table(path)
-    # A column of empty reasons (every frame accepted) is read as NaN.
-    selection["reason"] = selection["reason"].fillna("").astype(str)
+    selection = read_table(path, "reason")
+    selection["reason"] = selection["reason"].fillna("")
     selection["accepted"] = selection["accepted"].astype(bool)
     return selection
 
