@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from astropy.io import fits
 
-from stackphot.io import add_cards, write_cube
+from stackphot.io import add_cards, read_arrays, read_image, write_cube
 from stackphot.scripting import run_script
 from stackphot.selection import read_selection
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def plane(path, extension, coverage=None):
     """One aligned frame's data (counting its covered pixels into ``coverage``) or error plane."""
-    data = fits.getdata(path, extension)
+    data = read_arrays(path, extension)[extension]
     if coverage is not None:
         coverage += np.isfinite(data)
     return data
@@ -26,16 +26,16 @@ def main(smk, log):
     selection = read_selection(smk.input.selection)
     accepted = selection["accepted"].to_numpy()
     frames = [path for path, keep in zip(smk.input.frames, accepted, strict=True) if keep]
+    first, first_header, _ = read_image(frames[0])
     header = fits.Header()
-    header["BUNIT"] = fits.getheader(frames[0]).get("BUNIT", "adu")
+    header["BUNIT"] = first_header.get("BUNIT", "adu")
     header["NFRAMES"] = (len(frames), "planes along axis 3, in frames-table order")
     add_cards(header, "COMMENT", ["Aligned, background-subtracted frames; NaN: not covered by that frame.",
                                   "Extension ERR: one-sigma errors of the same planes; COVERAGE: frames per pixel."])
     add_cards(header, "HISTORY", [f"plane {i + 1}: {row.frame} shifted by ({row.dy:.3f}, {row.dx:.3f}) px"
                                   for i, row in enumerate(selection[accepted].itertuples())]
               + [f"rejected {row.frame}: {row.reason}" for row in selection[~accepted].itertuples()])
-    shape = fits.getdata(frames[0]).shape
-    coverage = np.zeros(shape, np.int16)
+    coverage = np.zeros(first.shape, np.int16)
     write_cube(
         smk.output.cube,
         [partial(plane, path, "PRIMARY", coverage) for path in frames],

@@ -14,6 +14,7 @@ from stackphot.io import (
     clean_card_text,
     find_frames,
     frame_stem,
+    read_arrays,
     read_image,
     read_raw_frame,
     valid_header,
@@ -159,7 +160,7 @@ def test_write_cube_streams_planes_as_astropy_writes_the_cube(tmp_path, rng):
     assert [p.name for p in path.parent.iterdir()] == ["cube.fits"]
 
 
-def test_read_image_reads_what_astropy_reads(tmp_path, rng):
+def test_read_image_and_read_arrays_read_what_astropy_reads(tmp_path, rng):
     # astropy's layout (EXTNAME last, an empty primary HDU first) as well as ours
     data = rng.normal(size=(6, 4)).astype(np.float32)
     mask = np.arange(24, dtype=np.uint8).reshape(6, 4)
@@ -174,6 +175,12 @@ def test_read_image_reads_what_astropy_reads(tmp_path, rng):
             assert array.dtype == hdu.data.dtype and array.shape == hdu.data.shape
             np.testing.assert_array_equal(array, hdu.data)
     read_data += 1  # writable, as astropy's arrays were
+    arrays = read_arrays(path, "CUBE", "PRIMARY")
+    assert list(arrays) == ["CUBE", "PRIMARY"]
+    np.testing.assert_array_equal(arrays["PRIMARY"], data)
+    np.testing.assert_array_equal(arrays["CUBE"], np.ones((2, 3, 4)))
+    with pytest.raises(FrameError, match="astropy.fits: has no SKY extension"):
+        read_arrays(path, "SKY")
     empty = tmp_path / "empty_primary.fits"
     fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data, name="SCI")]).writeto(empty)
     primary, _, ext = read_image(empty, "SCI")

@@ -391,13 +391,25 @@ def read_image(path, *extensions: str):
     """
     with open(path, "rb") as file:
         hdus = _image_hdus(file, path)
-        found = {}
-        for name in extensions:
-            if name not in hdus:
-                raise FrameError(path, f"has no {name} extension; was it written by stackphot?")
-            found[name] = _read_array(file, hdus[name])
+        found = _read_named(file, hdus, extensions, path)
         primary = hdus["PRIMARY"]
         return _read_array(file, primary), fits.Header.fromstring(primary.header), found
+
+
+def read_arrays(path, *names: str) -> dict[str, np.ndarray]:
+    """The named arrays of a product written by ``write_image`` or ``write_cube`` (``PRIMARY``: the primary
+    data; otherwise EXTNAMEs), and nothing else: no header is parsed."""
+    with open(path, "rb") as file:
+        return _read_named(file, _image_hdus(file, path), names, path)
+
+
+def _read_named(file, hdus, names, path) -> dict[str, np.ndarray]:
+    found = {}
+    for name in names:
+        if name not in hdus:
+            raise FrameError(path, f"has no {name} extension; was it written by stackphot?")
+        found[name] = _read_array(file, hdus[name])
+    return found
 
 
 @dataclass(frozen=True)
