@@ -14,7 +14,11 @@ pytestmark = pytest.mark.workflow
 
 SIMULATION = {"shape": [200, 240], "n_frames": 4, "seed": 11, "n_cluster_stars": 200, "n_field_stars": 100,
               "cluster_scale_radius": 40.0, "cluster_max_radius": 120.0, "max_offset": 10.0}
-TARGETS = ["results/night/stack.fits", "results/night/rejected.csv"]
+TARGETS = ["results/{}/stack.fits", "results/{}/rejected.csv"]
+
+
+def targets(*datasets):
+    return [target.format(dataset) for dataset in datasets for target in TARGETS]
 
 
 def bad_frames(good_file, folder):
@@ -46,16 +50,17 @@ def folders(tmp_path_factory):
 def test_bad_frames_are_rejected_or_stop_the_run(folders, tmp_path):
     """Rejected with reasons, the stack equal to that of the good frames alone; or the run stops."""
     good, mixed = folders
-    run_snakemake(tmp_path / "good", {"data": str(good)}, *TARGETS)
-    run_snakemake(tmp_path / "mixed", {"data": str(mixed)}, *TARGETS)
-    rejected = pd.read_csv(tmp_path / "mixed/results/night/rejected.csv")
+    # Both folders in one run (one Snakemake start, their jobs side by side).
+    run_snakemake(tmp_path, {"datasets": {"good": {"path": str(good)}, "mixed": {"path": str(mixed)}}},
+                  *targets("good", "mixed"))
+    rejected = pd.read_csv(tmp_path / "results/mixed/rejected.csv")
     print(rejected.to_string())
     assert list(rejected.frame) == ["frame_005", "frame_006"]
     assert "correlation" in rejected.reason[0] or "nothing above" in rejected.reason[0]
     assert "overlap" in rejected.reason[1] or "correlation" in rejected.reason[1]
-    assert pd.read_csv(tmp_path / "good/results/night/rejected.csv").empty
-    with fits.open(tmp_path / "good/results/night/stack.fits") as alone, \
-            fits.open(tmp_path / "mixed/results/night/stack.fits") as among:
+    assert pd.read_csv(tmp_path / "results/good/rejected.csv").empty
+    with fits.open(tmp_path / "results/good/stack.fits") as alone, \
+            fits.open(tmp_path / "results/mixed/stack.fits") as among:
         for name in ("PRIMARY", "ERR", "COVERAGE", "NREJECT"):
             np.testing.assert_array_equal(among[name].data, alone[name].data)
         assert among[0].header["NCOMBINE"] == 4
@@ -64,13 +69,13 @@ def test_bad_frames_are_rejected_or_stop_the_run(folders, tmp_path):
 
 
     # The same folder under on_bad_frame: fail, then with too few good frames: select_frames alone reruns.
-    failed = run_snakemake(tmp_path / "mixed", {"data": str(mixed), "quality": {"on_bad_frame": "fail"}},
-                           *TARGETS, expect_success=False)
+    mixed_alone = {"datasets": {"mixed": {"path": str(mixed)}}}
+    failed = run_snakemake(tmp_path, {**mixed_alone, "quality": {"on_bad_frame": "fail"}}, *targets("mixed"),
+                           expect_success=False)
     assert failed.returncode != 0
-    log = (tmp_path / "mixed/logs/night/select_frames.log").read_text()
+    log = (tmp_path / "logs/mixed/select_frames.log").read_text()
     assert "2 bad frame(s)" in log and "frame_005" in log and "frame_006" in log
-    few = run_snakemake(tmp_path / "mixed", {"data": str(mixed), "quality": {"min_frames": 5}}, *TARGETS,
+    few = run_snakemake(tmp_path, {**mixed_alone, "quality": {"min_frames": 5}}, *targets("mixed"),
                         expect_success=False)
     assert few.returncode != 0
-    assert "only 4 good frame(s), fewer than min_frames 5" in (
-        tmp_path / "mixed/logs/night/select_frames.log").read_text()
+    assert "only 4 good frame(s), fewer than min_frames 5" in (tmp_path / "logs/mixed/select_frames.log").read_text()
