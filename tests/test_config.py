@@ -5,6 +5,7 @@ import shutil
 import pytest
 import yaml
 
+from stackphot.simulate import simulate_frame_set, write_frame_set
 from workflow_helpers import ROOT, run_snakemake
 
 pytestmark = pytest.mark.workflow
@@ -53,3 +54,25 @@ def test_a_dataset_name_cannot_leave_results(tmp_path):
     result = run_snakemake(tmp_path, {"datasets": {"../escape": {"path": "frames"}}}, "-n", expect_success=False)
     assert result.returncode != 0
     assert "../escape" in result.stdout + result.stderr
+
+
+def test_a_wrong_setting_of_one_dataset_stops_the_run_naming_the_dataset(tmp_path):
+    (tmp_path / "frames").mkdir()
+    write_frame_set(simulate_frame_set(shape=(32, 32), n_frames=1, n_cluster_stars=5, n_field_stars=0,
+                                       cluster_scale_radius=5.0, cluster_max_radius=10.0), tmp_path / "frames")
+    settings = {"detect": {"centroid": "peak"}}
+    result = run_snakemake(tmp_path, {"datasets": {"plate": {"path": "frames", "settings": settings}}}, "-n",
+                           expect_success=False)
+    assert result.returncode != 0
+    message = result.stdout + result.stderr
+    assert "invalid settings of dataset 'plate': 'peak' is not one of" in message and "centroid" in message
+    assert "Traceback" not in message
+
+
+def test_the_sections_a_dataset_can_change_are_the_schema_s():
+    from stackphot.datasets import SETTING_SECTIONS
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]["settings"]
+    assert tuple(dataset["propertyNames"]["enum"]) == SETTING_SECTIONS
+    assert set(SETTING_SECTIONS) <= set(schema["properties"])

@@ -86,3 +86,30 @@ def test_batches_cover_every_frame_once_in_order(n_frames, pixels, batch_size, s
     batches = Dataset("d", frames, "f0000", pixels=pixels).batches(batch_size)
     assert [len(batch) for batch in batches] == sizes
     assert sum(batches, []) == list(frames)
+
+
+def test_a_dataset_s_own_settings_are_laid_over_the_config_s(frames_dir):
+    config = {
+        "datasets": {"plate": {"path": str(frames_dir), "settings": {
+            "detect": {"passes": [{"finder": "dao", "fwhm": 6.0, "threshold": 5.0}], "centroid": "com"},
+            "photometry": {"sky": {"radius_arcsec": 3.0}}}},
+            "ccd": {"path": str(frames_dir)}},
+        "detect": {"passes": [{"finder": "iraf", "fwhm": 3.5, "threshold": 5.0}], "centroid": "2dg", "clean": True},
+        "photometry": {"radii": [4.0], "sky": {"radius_arcsec": 4.8, "frame": "icrs"}},
+        "stack": {"method": "median"},
+    }
+    datasets = resolve_datasets(config)
+    plate = datasets["plate"].settings
+    # A list replaces the config's; mappings merge key by key, at any depth.
+    assert plate["detect"] == {"passes": [{"finder": "dao", "fwhm": 6.0, "threshold": 5.0}], "centroid": "com",
+                               "clean": True}
+    assert plate["photometry"] == {"radii": [4.0], "sky": {"radius_arcsec": 3.0, "frame": "icrs"}}
+    assert plate["stack"] == {"method": "median"} and plate["ingest"] == {}
+    # The other dataset has the config's settings, in a copy of its own.
+    ccd = datasets["ccd"].settings
+    assert ccd["detect"] == config["detect"] and ccd["photometry"] == config["photometry"]
+    ccd["detect"]["passes"][0]["fwhm"] = 9.0
+    assert config["detect"]["passes"][0]["fwhm"] == 3.5
+    config["datasets"]["ccd"]["settings"] = {"batch_size": 4}
+    with pytest.raises(DatasetError, match="dataset 'ccd': its settings can change ingest, .*, not batch_size"):
+        resolve_datasets(config)

@@ -1,4 +1,5 @@
-"""Detection and photometry through the workflow on real single frames in ../shared/data."""
+"""Detection and photometry through the workflow on real single frames in ../shared/data, three datasets of
+one run, each with its own settings."""
 
 import numpy as np
 import pandas as pd
@@ -11,23 +12,66 @@ from workflow_helpers import run_snakemake
 pytestmark = [pytest.mark.workflow, pytest.mark.shared]
 
 
-def run_single_frame(tmp_path_factory, folder, config):
-    if not (SHARED_DATA / folder).is_dir():
-        pytest.skip(f"real data not available: {SHARED_DATA / folder} does not exist")
-    work = tmp_path_factory.mktemp(folder)
-    run_snakemake(work, {"data": str(SHARED_DATA / folder), **config})
-    return work / "results" / folder
-
-
-@pytest.fixture(scope="module")
-def horsehead(tmp_path_factory):
-    config = {
+SPITZER_CATALOG = SHARED_DATA / "spitzer" / "spitzer_example_catalog.xml"
+# Each single frame with the settings its kind of image needs, as its own dataset of one run.
+SETTINGS = {
+    # A plate with sharp faint stars and bloated bright ones: two passes.
+    "horsehead": {
         "detect": {"passes": [{"finder": "dao", "fwhm": 6.0, "threshold": 5.0},
                               {"finder": "dao", "fwhm": 15.0, "threshold": 10.0}],
                    "centroid": "com", "centroid_box": 11},
         "photometry": {"radii": [5.0, 8.0, 12.0], "annulus": [15.0, 22.0]},
-    }
-    return run_single_frame(tmp_path_factory, "horsehead", config)
+    },
+    # The seed's parameters.
+    "m67": {
+        "background": {"method": "constant"},
+        "detect": {"passes": [{"finder": "dao", "fwhm": 3.0, "threshold": 5.0}], "clean": False},
+    },
+    # Sky apertures on the catalogue's targets.
+    "spitzer": {
+        "detect": {"passes": [{"finder": "dao", "fwhm": 2.0, "threshold": 5.0}], "clean": False},
+        "photometry": {"radii": [4.0], "annulus": [6.0, 10.0],
+                       "sky": {"targets_file": str(SPITZER_CATALOG), "columns": ["l", "b"], "frame": "galactic",
+                               "radius_arcsec": 4.8, "annulus_arcsec": [7.2, 12.0]}},
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """The three frames through one Snakemake run, each with its own settings; then what a change of one
+    dataset's settings would rerun (a dry run)."""
+    present = [name for name in SETTINGS if (SHARED_DATA / name).is_dir()]
+    if not present:
+        pytest.skip(f"real data not available: {SHARED_DATA} holds none of {', '.join(SETTINGS)}")
+    work = tmp_path_factory.mktemp("real")
+    config = {"datasets": {name: {"path": str(SHARED_DATA / name), "settings": SETTINGS[name]} for name in present}}
+    run_snakemake(work, config)
+    changed = {**config, "datasets": {**config["datasets"]}}
+    changed["datasets"][present[0]] = {**config["datasets"][present[0]],
+                                       "settings": {**SETTINGS[present[0]], "photometry": {"radii": [7.0]}}}
+    rerun = run_snakemake(work, changed, "--dry-run", "--quiet", "rules")
+    return {"results": work / "results", "present": present, "rerun": rerun.stdout}
+
+
+def results_of(real_run, name):
+    if name not in real_run["present"]:
+        pytest.skip(f"real data not available: {SHARED_DATA / name} does not exist")
+    return real_run["results"] / name
+
+
+@pytest.fixture(scope="module")
+def horsehead(real_run):
+    return results_of(real_run, "horsehead")
+
+
+def test_changing_one_dataset_s_settings_reruns_its_photometry_alone(real_run):
+    print(real_run["rerun"])
+    assert "measure_photometry" in real_run["rerun"]
+    assert "detect_sources" not in real_run["rerun"] and "stack_frames" not in real_run["rerun"]
+    # One dataset's photometry: the measuring rule runs once.
+    line = next(line for line in real_run["rerun"].splitlines() if line.strip().startswith("measure_photometry"))
+    assert line.split()[-1] == "1"
 
 
 def test_horsehead_two_passes_merge_without_duplicates(horsehead):
@@ -69,16 +113,13 @@ def test_horsehead_photometry_equals_a_direct_photutils_computation(horsehead):
         np.testing.assert_allclose(workflow[usable], direct[usable], rtol=1e-6)
 
 
-def test_m67_runs_with_the_seed_parameters(tmp_path_factory):
+def test_m67_runs_with_the_seed_parameters(real_run):
     from astropy.stats import sigma_clipped_stats
     from photutils.detection import DAOStarFinder
 
     from stackphot.detect import cross_match
 
-    results = run_single_frame(tmp_path_factory, "m67", {
-        "background": {"method": "constant"},
-        "detect": {"passes": [{"finder": "dao", "fwhm": 3.0, "threshold": 5.0}], "clean": False},
-    })
+    results = results_of(real_run, "m67")
     catalog = pd.read_csv(results / "catalog.csv")
     # The seed: a sigma-clipped median and std of the raw plate, DAOStarFinder(fwhm=3, threshold=5 std).
     data = fits.getdata(SHARED_DATA / "m67" / "M6707HH.fits").astype(float)
@@ -90,18 +131,12 @@ def test_m67_runs_with_the_seed_parameters(tmp_path_factory):
     assert (index >= 0).mean() > 0.5
 
 
-def test_spitzer_sky_apertures_match_the_psf_fluxes(tmp_path_factory):
+def test_spitzer_sky_apertures_match_the_psf_fluxes(real_run):
     from astropy.table import Table
 
-    catalog_file = SHARED_DATA / "spitzer" / "spitzer_example_catalog.xml"
-    results = run_single_frame(tmp_path_factory, "spitzer", {
-        "detect": {"passes": [{"finder": "dao", "fwhm": 2.0, "threshold": 5.0}], "clean": False},
-        "photometry": {"radii": [4.0], "annulus": [6.0, 10.0],
-                       "sky": {"targets_file": str(catalog_file), "columns": ["l", "b"], "frame": "galactic",
-                               "radius_arcsec": 4.8, "annulus_arcsec": [7.2, 12.0]}},
-    })
+    results = results_of(real_run, "spitzer")
     measured = pd.read_csv(results / "sky_photometry.csv")
-    reference = Table.read(catalog_file, format="votable")
+    reference = Table.read(SPITZER_CATALOG, format="votable")
     assert len(measured) == len(reference) == 224
     # The aperture correction from 4.8" (4 px) to 7.2" (6 px, where the local sky begins), from the curve
     # of growth of the image's own bright isolated stars.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -21,6 +22,10 @@ AUTO_PIXELS_PER_JOB = 2**27
 AUTO_MIN_BATCHES = 8
 
 
+# The config's sections of scientific settings, which a dataset's own `settings` may change for it alone.
+SETTING_SECTIONS = ("ingest", "background", "register", "quality", "align", "stack", "detect", "photometry")
+
+
 class DatasetError(ValueError):
     """A dataset of the configuration cannot be used; the message says which and why."""
 
@@ -32,6 +37,7 @@ class Dataset:
     reference: str
     simulate: Path | None = None  # the simulation spec, for datasets made by stackphot.simulate
     pixels: int | None = None  # per frame, when known before the frames are read
+    settings: dict = field(default_factory=dict)  # SETTING_SECTIONS: its own `settings` over the config's
 
     @property
     def frame_names(self) -> list[str]:
@@ -116,5 +122,24 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
             raise DatasetError(
                 f"dataset {name!r}: reference frame {reference!r} is not one of its frames ({', '.join(frames)})"
             )
-        datasets[name] = Dataset(name, frames, reference, spec, pixels)
+        own = entry.get("settings") or {}
+        unknown = sorted(set(own) - set(SETTING_SECTIONS))
+        if unknown:
+            raise DatasetError(f"dataset {name!r}: its settings can change {', '.join(SETTING_SECTIONS)}, not "
+                               f"{', '.join(unknown)}")
+        datasets[name] = Dataset(name, frames, reference, spec, pixels, merged_settings(config, own))
     return datasets
+
+
+def merged_settings(config: dict, own: dict) -> dict:
+    """The SETTING_SECTIONS of ``config`` with a dataset's ``own`` settings laid over them (a copy): mappings
+    are merged key by key, at any depth; any other value (a list of detection passes, say) replaces the
+    config's."""
+
+    def merged(base, over):
+        if isinstance(base, dict) and isinstance(over, dict):
+            return {**base, **{key: merged(base.get(key), value) for key, value in over.items()}}
+        return over
+
+    return copy.deepcopy({section: merged(config.get(section, {}), own.get(section, {}))
+                          for section in SETTING_SECTIONS})

@@ -26,7 +26,7 @@ for dataset, index, frames in frame_batches():
             mem_mb=mem_mb(20, dataset),
             runtime=runtime(1.5, dataset, len(frames)),
         params:
-            order=lookup(dpath="align/order", within=config),
+            order=setting("align/order", dataset),
         script:
             "../../scripts/align_frames.py"
 

@@ -30,10 +30,10 @@ for dataset, index, frames in frame_batches():
             mem_mb=mem_mb(35, dataset),
             runtime=runtime(4, dataset, len(frames)),
         params:
-            method=lookup(dpath="background/method", within=config),
-            box_size=lookup(dpath="background/box_size", within=config),
-            filter_size=lookup(dpath="background/filter_size", within=config),
-            sigma=lookup(dpath="background/sigma", within=config),
-            destripe=lookup(dpath="background/destripe", within=config),
+            method=setting("background/method", dataset),
+            box_size=setting("background/box_size", dataset),
+            filter_size=setting("background/filter_size", dataset),
+            sigma=setting("background/sigma", dataset),
+            destripe=setting("background/destripe", dataset),
         script:
             "../../scripts/subtract_backgrounds.py"

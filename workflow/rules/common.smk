@@ -9,10 +9,11 @@ from snakemake.utils import validate
 from stackphot.datasets import resolve_datasets
 
 
-def validate_config():
-    """Check the config against the schema (filling in defaults); on error, say what is wrong in a few lines."""
+def validate_config(settings, what):
+    """Check ``settings`` against the config schema (filling in defaults); on error, say what is wrong in a
+    few lines, naming ``what`` was checked."""
     try:
-        validate(config, "../schemas/config.schema.yaml")
+        validate(settings, "../schemas/config.schema.yaml")
     except WorkflowError as error:
         # Snakemake appends the whole schema to the message; the first lines name the key and the problem.
         lines = [line for line in str(error).splitlines() if line.strip()]
@@ -23,12 +24,31 @@ def validate_config():
             (line for line in lines if line.startswith("ValidationError")), lines[0]
         )
         raise WorkflowError(
-            f"invalid configuration: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})"
+            f"invalid {what}: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})"
         ) from None
 
 
-validate_config()
+validate_config(config, "configuration")
 DATASETS = resolve_datasets(config)
+for name in DATASETS:
+    # A copy: the schema's top-level defaults must not land among the dataset's settings.
+    validate_config({**DATASETS[name].settings}, f"settings of dataset {name!r}")
+
+
+def setting(path, dataset=None):
+    """A rule's parameter: the value at ``path`` ("detect", "stack/method") of the dataset's settings, its
+    own `settings` over the config's: for ``dataset``, else a function of the wildcards' dataset.
+    """
+
+    def value_of(name):
+        value = DATASETS[name].settings
+        for key in path.split("/"):
+            value = value[key]
+        return value
+
+    if dataset is not None:
+        return value_of(dataset)
+    return lambda wildcards: value_of(wildcards.dataset)
 
 
 wildcard_constraints:
@@ -157,10 +177,12 @@ def all_products():
         products += expand(
             "results/{dataset}/frames/{frame}.photometry.{ext}",
             dataset=name,
-            frame=[f for f in config["detect"]["frames"] if f in dataset.frames],
+            frame=[
+                f for f in dataset.settings["detect"]["frames"] if f in dataset.frames
+            ],
             ext=["csv", "ecsv"],
         )
-        sky = config["photometry"]["sky"]
+        sky = dataset.settings["photometry"]["sky"]
         if sky["targets"] or sky["targets_file"]:
             products += expand(
                 "results/{dataset}/sky_photometry.{ext}",

@@ -16,7 +16,7 @@ rule detect_sources:
         mem_mb=mem_mb(60),
         runtime=runtime(15),
     params:
-        detect=lookup(dpath="detect", within=config),
+        detect=setting("detect"),
     script:
         "../../scripts/detect_sources.py"
 

@@ -21,9 +21,9 @@ for dataset, index, frames in frame_batches():
             mem_mb=mem_mb(12, dataset),
             runtime=runtime(1, dataset, len(frames)),
         params:
-            gain=lookup(dpath="ingest/gain", within=config),
-            read_noise=lookup(dpath="ingest/read_noise", within=config),
-            saturation=lookup(dpath="ingest/saturation", within=config),
+            gain=setting("ingest/gain", dataset),
+            read_noise=setting("ingest/read_noise", dataset),
+            saturation=setting("ingest/saturation", dataset),
         script:
             "../../scripts/ingest_frames.py"
 

@@ -17,7 +17,7 @@ rule measure_photometry:
         mem_mb=mem_mb(50),
         runtime=runtime(6),
     params:
-        photometry=lookup(dpath="photometry", within=config),
+        photometry=setting("photometry"),
     script:
         "../../scripts/measure_photometry.py"
 
@@ -59,7 +59,7 @@ rule measure_curve_of_growth:
         mem_mb=mem_mb(10),
         runtime=runtime(2),
     params:
-        photometry=lookup(dpath="photometry", within=config),
+        photometry=setting("photometry"),
     script:
         "../../scripts/measure_curve_of_growth.py"
 
@@ -82,6 +82,6 @@ rule measure_sky_targets:
         mem_mb=mem_mb(50),
         runtime=runtime(6),
     params:
-        photometry=lookup(dpath="photometry", within=config),
+        photometry=setting("photometry"),
     script:
         "../../scripts/measure_sky_targets.py"

@@ -15,9 +15,9 @@ rule prepare_reference:
         mem_mb=mem_mb(20),
         runtime=runtime(2),
     params:
-        smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
-        threshold=lookup(dpath="register/threshold", within=config),
-        crop=lookup(dpath="register/crop", within=config),
+        smooth_sigma=setting("register/smooth_sigma"),
+        threshold=setting("register/threshold"),
+        crop=setting("register/crop"),
     script:
         "../../scripts/prepare_reference.py"
 
@@ -48,10 +48,10 @@ for dataset, index, frames in frame_batches():
             mem_mb=mem_mb(30, dataset),
             runtime=runtime(2, dataset, len(frames)),
         params:
-            smooth_sigma=lookup(dpath="register/smooth_sigma", within=config),
-            threshold=lookup(dpath="register/threshold", within=config),
-            crop=lookup(dpath="register/crop", within=config),
-            upsample_factor=lookup(dpath="register/upsample_factor", within=config),
+            smooth_sigma=setting("register/smooth_sigma", dataset),
+            threshold=setting("register/threshold", dataset),
+            crop=setting("register/crop", dataset),
+            upsample_factor=setting("register/upsample_factor", dataset),
         script:
             "../../scripts/measure_shifts.py"
 
@@ -96,7 +96,7 @@ rule select_frames:
         mem_mb=mem_mb(0),
         runtime=runtime(0),
     params:
-        quality=lookup(dpath="quality", within=config),
+        quality=setting("quality"),
         reference=lambda wildcards: DATASETS[wildcards.dataset].reference,
     script:
         "../../scripts/select_frames.py"

@@ -40,7 +40,7 @@ rule write_aperture_regions:
         mem_mb=mem_mb(0),
         runtime=runtime(0),
     params:
-        photometry=lookup(dpath="photometry", within=config),
+        photometry=setting("photometry"),
     script:
         "../../scripts/write_aperture_regions.py"
 
@@ -68,7 +68,7 @@ rule plot_stack:
         mem_mb=mem_mb(30),
         runtime=runtime(3),
     params:
-        photometry=lookup(dpath="photometry", within=config),
+        photometry=setting("photometry"),
     script:
         "../../scripts/plot_stack.py"
 

@@ -16,12 +16,12 @@ rule stack_frames:
         "../../envs/stackphot.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: config["stack"]["memory_mb"] + 400,
+        mem_mb=lambda wildcards: setting("stack/memory_mb", wildcards.dataset) + 400,
         runtime=runtime(1.5, n_frames="all"),
     params:
-        method=lookup(dpath="stack/method", within=config),
-        sigma=lookup(dpath="stack/sigma", within=config),
-        maxiters=lookup(dpath="stack/maxiters", within=config),
-        memory_mb=lookup(dpath="stack/memory_mb", within=config),
+        method=setting("stack/method"),
+        sigma=setting("stack/sigma"),
+        maxiters=setting("stack/maxiters"),
+        memory_mb=setting("stack/memory_mb"),
     script:
         "../../scripts/stack_frames.py"
