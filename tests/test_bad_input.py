@@ -1,8 +1,9 @@
 """Each bad input of a real night, through Snakemake: the run stops with a line naming the file and the problem.
 
 One run holds one dataset per bad input (``--keep-going``, so each fails on its own), and one good dataset
-with awkward frame names, which costs one Snakemake start instead of nine. A config mistake is caught by the schema before any job (test_config.py);
-an empty folder, and a folder with no FITS frame, before any job too (here).
+with awkward frame names, which costs one Snakemake start instead of nine. A config mistake is caught by the
+schema before any job (test_config.py); an empty folder, and a folder with no FITS frame, before any job too
+(here).
 """
 
 import re

@@ -186,7 +186,8 @@ def test_gaussian_centroids_find_the_fit_photutils_centroid_2dg_finds(gaussian_f
         warnings.simplefilter("ignore")
         theirs = np.column_stack(centroid_sources(image, x, y, box_size=box_size, mask=mask,
                                                   centroid_func=centroid_2dg))
-    moved = {"ours": np.hypot(*(ours - np.column_stack([x, y])).T), "theirs": np.hypot(*(theirs - np.column_stack([x, y])).T)}
+    start = np.column_stack([x, y])
+    moved = {"ours": np.hypot(*(ours - start).T), "theirs": np.hypot(*(theirs - start).T)}
     difference = np.hypot(*(ours - theirs).T)
     worst = np.argmax(difference)
     print(f"\nbox {box_size}: {len(x)} stars, difference median {np.median(difference):.1e} px, max "

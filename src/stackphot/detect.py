@@ -735,10 +735,10 @@ def _gaussian_moments(boxes, weights, on_image, grid_x, grid_y):
 
 def _fit_gaussians(boxes, weights, start, grid_x, grid_y, max_iterations):
     """Levenberg-Marquardt (Marquardt's scaling, Nielsen's damping update) on every box at once: the
-    fitted parameters (NaN for a fit that diverged). A fit stops at the minimum: when the full Gauss-Newton step would lower chi-square
-    by less than a part in 1e12 (the centre is then within about 1e-5 of its error of the minimum), or
-    when no step lowers it at all (a damping above 1e8: the minimum, to rounding); or after
-    ``max_iterations``."""
+    fitted parameters (NaN for a fit that diverged). A fit stops at the minimum: when the full
+    Gauss-Newton step would lower chi-square by less than a part in 1e12 (the centre is then within about
+    1e-5 of its error of the minimum), or when no step lowers it at all (a damping above 1e8: the minimum,
+    to rounding); or after ``max_iterations``."""
 
     def model_and_jacobian(p):
         dx, dy = grid_x - p[:, 1:2], grid_y - p[:, 2:3]
