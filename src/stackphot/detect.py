@@ -690,20 +690,19 @@ def gaussian_centroids(data, x, y, *, box_size: int, mask=None, max_iterations: 
     data = np.asarray(data, dtype=float)
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     invalid = _invalid_pixels(data, mask)
-    half = box_size // 2
     x_start = np.ceil(x - box_size / 2).astype(int)
     y_start = np.ceil(y - box_size / 2).astype(int)
     offsets = np.arange(box_size)
-    rows = (y_start + half)[:, None, None] + offsets[None, :, None]
-    cols = (x_start + half)[:, None, None] + offsets[None, None, :]
-
-    def boxes_of(image):
-        return np.pad(image, half)[rows, cols].reshape(len(x), -1)
-
-    # Boxes of a padded image; ``on_image`` marks the pixels of photutils' boxes, cut at the edges.
-    boxes = boxes_of(np.where(invalid, 0.0, data))
-    weights = boxes_of(~invalid).astype(float)
-    on_image = boxes_of(np.ones(data.shape, bool))
+    rows = y_start[:, None, None] + offsets[None, :, None]
+    cols = x_start[:, None, None] + offsets[None, None, :]
+    # ``on_image`` marks the pixels of photutils' boxes, which are cut at the image's edges; the others are
+    # read from the nearest edge pixel and then zeroed, without a padded copy of the image.
+    on_image = ((rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])).reshape(len(x), -1)
+    pixels = np.clip(rows, 0, data.shape[0] - 1) * data.shape[1] + np.clip(cols, 0, data.shape[1] - 1)
+    pixels = pixels.reshape(len(x), -1)
+    weights = ~np.take(invalid, pixels) & on_image
+    boxes = np.where(weights, np.take(data, pixels), 0.0)
+    weights = weights.astype(float)
     grid_y, grid_x = (g.ravel().astype(float) for g in np.indices((box_size, box_size)))
     start, fittable = _gaussian_moments(boxes, weights, on_image, grid_x, grid_y)
     fitted = _fit_gaussians(boxes[fittable], weights[fittable], start[fittable], grid_x, grid_y, max_iterations)
