@@ -15,23 +15,20 @@ import numpy as np
 from photutils.centroids import centroid_2dg, centroid_sources
 
 from stackphot.detect import gaussian_centroids
+from stackphot.simulate import integrated_gaussian
 
 SIGMA, NOISE, SIZE = 1.5, 10.0, 1024
 
 
 def star_field(n_stars: int, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The frame and the stars' true x, y (pixel-centred Gaussians, drawn into a 15 px box each)."""
-    from scipy.special import erf
-
     x, y = rng.uniform(8, SIZE - 8, n_stars), rng.uniform(8, SIZE - 8, n_stars)
     flux = np.exp(rng.uniform(np.log(500), np.log(4e4), n_stars))
     image = rng.normal(0.0, NOISE, (SIZE, SIZE))
-    edges = np.arange(16) - 0.5
     for xx, yy, ff in zip(x, y, flux):
         x0, y0 = int(xx) - 7, int(yy) - 7
-        profile_x = np.diff(0.5 * erf((x0 + edges - xx) / (np.sqrt(2) * SIGMA)))
-        profile_y = np.diff(0.5 * erf((y0 + edges - yy) / (np.sqrt(2) * SIGMA)))
-        image[y0:y0 + 15, x0:x0 + 15] += ff * np.outer(profile_y, profile_x)
+        star = np.outer(integrated_gaussian(15, yy - y0, SIGMA), integrated_gaussian(15, xx - x0, SIGMA))
+        image[y0:y0 + 15, x0:x0 + 15] += ff * star
     return image, x, y
 
 

@@ -19,13 +19,9 @@ def shared_data():
 
 def gaussian_star(shape, y0, x0, *, flux=1000.0, sigma=1.5):
     """A pixel-integrated circular Gaussian star (exact to the pixel, through error functions)."""
-    from scipy.special import erf
+    from stackphot.simulate import integrated_gaussian
 
-    def integrated(n, centre):
-        edges = np.arange(n + 1) - 0.5 - centre
-        return np.diff(0.5 * erf(edges / (np.sqrt(2) * sigma)))
-
-    return flux * np.outer(integrated(shape[0], y0), integrated(shape[1], x0))
+    return flux * np.outer(integrated_gaussian(shape[0], y0, sigma), integrated_gaussian(shape[1], x0, sigma))
 
 
 @pytest.fixture

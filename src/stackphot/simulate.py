@@ -304,6 +304,18 @@ def moffat_alpha(fwhm: float, beta: float) -> float:
     return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
+def integrated_gaussian(n: int, centre: float, sigma: float) -> np.ndarray:
+    """A unit 1D Gaussian integrated over each of ``n`` pixels (pixel ``i`` spans ``i - 0.5`` to ``i + 0.5``).
+
+    The outer product of two is a pixel-integrated circular Gaussian star, exact to the pixel: the truth
+    that tests and benchmarks of centroids measure against.
+    """
+    from scipy.special import erf
+
+    edges = np.arange(n + 1) - 0.5 - centre
+    return np.diff(0.5 * erf(edges / (math.sqrt(2.0) * sigma)))
+
+
 def _star_catalogue(config: SimulationConfig, rng: np.random.Generator) -> pd.DataFrame:
     ny, nx = config.shape
     # Stars up to this far off the reference frame can reach some frame (offset plus PSF wings).
