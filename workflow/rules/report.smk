@@ -69,6 +69,7 @@ rule plot_stack:
         runtime=runtime(3),
     params:
         photometry=setting("photometry"),
+        stack_method=setting("stack/method"),
     script:
         "../../scripts/plot_stack.py"
 
