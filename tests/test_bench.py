@@ -1,5 +1,6 @@
 """The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures;
-the FITS input/output benchmark (bench/fits_io.py) and the centroid benchmark (bench/centroids.py)."""
+the FITS input/output benchmark (bench/fits_io.py), the centroid benchmark (bench/centroids.py) and the PSF
+photometry benchmark (bench/psf.py)."""
 
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import centroids
 import fits_io
+import psf
 import run_bench
 from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
 
@@ -99,3 +101,11 @@ def test_centroid_bench_compares_the_two_fits_on_the_same_stars(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("40 stars, box 5 px, CPU s: photutils centroid_2dg")
     assert lines[1].startswith("difference between the two, for the ")
+
+
+def test_psf_bench_compares_the_two_fits_on_the_same_stars(capsys):
+    psf.main(60)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("60 stars (") and "CPU s: photutils PSFPhotometry" in lines[0]
+    assert lines[1].startswith("stackphot - photutils, in photutils' errors: position median ")
+    assert lines[2].startswith("chi-square per pixel within 3 px of the stars: photutils ")

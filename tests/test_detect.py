@@ -557,11 +557,11 @@ def test_residual_pass_without_a_psf_keeps_the_catalogue(faint_companions, monke
     import stackphot.detect
 
     def no_psf(*args, **kwargs):
-        raise stackphot.detect.PSFFitError("no Moffat PSF fits the 1 brightest sources (alpha nan, beta nan)")
+        raise stackphot.detect.PSFFitError("no Moffat PSF fits the 1 brightest sources")
 
     image, _, passes = faint_companions
     first = find_sources(image, passes=passes, rms=NOISE)
-    monkeypatch.setattr(stackphot.detect, "_moffat_psf", no_psf)
+    monkeypatch.setattr(stackphot.detect, "fit_moffat_shape", no_psf)
     with pytest.warns(UserWarning, match="no residual pass: no Moffat PSF fits"):
         kept, residual = add_residual_sources(image, first, passes=passes, rms=NOISE)
     pd.testing.assert_frame_equal(kept, first)

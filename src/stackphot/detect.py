@@ -28,6 +28,8 @@ from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from stackphot.fitting import box_pixels, levenberg_marquardt
+from stackphot.psf import PSFFitError, fit_moffat_shape, fit_psf_photometry
 from stackphot.register import replace_outliers
 
 __all__ = [
@@ -396,39 +398,14 @@ def find_sources(
     return merged[list(CATALOGUE_COLUMNS)].astype(_COLUMN_TYPES)
 
 
-def _moffat_psf(data, x, y, *, mask, error, n_stars: int):
-    """A Moffat PSF, its width and shape fitted to the brightest sources (the median of their fits)."""
-    from photutils.psf import MoffatPSF, PSFPhotometry
-
-    psf = MoffatPSF(alpha=2.0, beta=2.5)
-    psf.alpha.fixed = psf.beta.fixed = False
-    fitter = PSFPhotometry(psf, (11, 11), aperture_radius=4.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)  # a blend that does not converge: the median decides
-        fitted = fitter(data, mask=mask, error=error, init_params=_initial_positions(x[:n_stars], y[:n_stars]))
-    alpha, beta = float(np.nanmedian(fitted["alpha_fit"])), float(np.nanmedian(fitted["beta_fit"]))
-    if not (alpha > 0 and beta > 1):  # NaN too: no fit converged
-        raise PSFFitError(f"no Moffat PSF fits the {min(n_stars, len(x))} brightest sources (alpha {alpha}, beta {beta})")
-    return MoffatPSF(alpha=alpha, beta=beta)
-
-
-class PSFFitError(ValueError):
-    """No PSF model could be fitted to the image's sources."""
-
-
-def _initial_positions(x, y):
-    from astropy.table import Table
-
-    return Table({"x": np.asarray(x, dtype=float), "y": np.asarray(y, dtype=float)})
-
-
 def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30) -> np.ndarray:
     """The image less a PSF model of every listed source: what neighbours' light hid is left to find.
 
     The PSF is a Moffat profile whose width and shape are the medians of free fits to the ``n_psf_stars``
     first sources (list them brightest first); every source is then fitted with that PSF (position and
-    flux, photutils ``PSFPhotometry``) and subtracted. A PSF that is no Moffat (a defocused ring, a plate's
-    bloated stars) leaves residuals around bright stars that a later detection may take for sources.
+    flux, each in a box of about 2 FWHM with its neighbours subtracted: ``stackphot.psf``) and subtracted.
+    A PSF that is no Moffat (a defocused ring, a plate's bloated stars) leaves residuals around bright
+    stars that a later detection may take for sources.
 
     Parameters
     ----------
@@ -448,8 +425,6 @@ def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30
     PSFFitError
         If no Moffat profile could be fitted to those sources.
     """
-    from photutils.psf import PSFPhotometry, SourceGrouper
-
     data = np.asarray(data, dtype=float)
     invalid = _invalid_pixels(data, mask)
     if error is not None:
@@ -459,18 +434,12 @@ def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.size == 0:
         return work
-    psf = _moffat_psf(work, x, y, mask=invalid, error=error, n_stars=n_psf_stars)
-    fwhm = float(psf.fwhm)
-    fit_size = 2 * math.floor(fwhm) + 1  # about 2 FWHM: the core, where position and flux are measured
-    # Sources whose fitting boxes overlap are fitted together: alone, a faint star beside a bright one
-    # would run to it and take its flux.
-    fitter = PSFPhotometry(psf, (fit_size, fit_size), aperture_radius=fwhm, grouper=SourceGrouper(fit_size),
-                           group_warning_threshold=10**6)  # a cluster's core is one large group: expected
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", AstropyUserWarning)
-        fitter(work, mask=invalid, error=error, init_params=_initial_positions(x, y))
-    model_size = 2 * math.ceil(5 * fwhm) + 1  # the wings, to about 1 % of the peak for beta 2.5
-    return fitter.make_residual_image(work, psf_shape=(model_size, model_size))
+    psf = fit_moffat_shape(work, x[:n_psf_stars], y[:n_psf_stars], invalid=invalid, error=error)
+    fit_size = 2 * math.floor(psf.fwhm) + 1  # about 2 FWHM: the core, where position and flux are measured
+    model_size = 2 * math.ceil(5 * psf.fwhm) + 1  # the wings, to about 1 % of the peak for beta 2.5
+    fitted = fit_psf_photometry(work, x, y, psf, invalid=invalid, error=error, fit_size=fit_size,
+                                model_size=model_size)
+    return work - fitted.model
 
 
 def add_residual_sources(data, catalog: pd.DataFrame, *, passes, rms, mask=None, error=None,
@@ -692,14 +661,8 @@ def gaussian_centroids(data, x, y, *, box_size: int, mask=None, max_iterations: 
     invalid = _invalid_pixels(data, mask)
     x_start = np.ceil(x - box_size / 2).astype(int)
     y_start = np.ceil(y - box_size / 2).astype(int)
-    offsets = np.arange(box_size)
-    rows = y_start[:, None, None] + offsets[None, :, None]
-    cols = x_start[:, None, None] + offsets[None, None, :]
-    # ``on_image`` marks the pixels of photutils' boxes, which are cut at the image's edges; the others are
-    # read from the nearest edge pixel and then zeroed, without a padded copy of the image.
-    on_image = ((rows >= 0) & (rows < data.shape[0]) & (cols >= 0) & (cols < data.shape[1])).reshape(len(x), -1)
-    pixels = np.clip(rows, 0, data.shape[0] - 1) * data.shape[1] + np.clip(cols, 0, data.shape[1] - 1)
-    pixels = pixels.reshape(len(x), -1)
+    # ``on_image`` marks the pixels of photutils' boxes, which are cut at the image's edges.
+    pixels, on_image = box_pixels(data.shape, x_start, y_start, box_size)
     weights = ~np.take(invalid, pixels) & on_image
     boxes = np.where(weights, np.take(data, pixels), 0.0)
     weights = weights.astype(float)
@@ -733,61 +696,15 @@ def _gaussian_moments(boxes, weights, on_image, grid_x, grid_y):
 
 
 def _fit_gaussians(boxes, weights, start, grid_x, grid_y, max_iterations):
-    """Levenberg-Marquardt (Marquardt's scaling, Nielsen's damping update) on every box at once: the
-    fitted parameters (NaN for a fit that diverged). A fit stops at the minimum: when the full
-    Gauss-Newton step would lower chi-square by less than a part in 1e12 (the centre is then within about
-    1e-5 of its error of the minimum), or when no step lowers it at all (a damping above 1e8: the minimum,
-    to rounding); or after ``max_iterations``."""
+    """The Gaussians' fitted parameters (NaN for a fit that diverged), by ``levenberg_marquardt``."""
 
     def model_and_jacobian(p):
         dx, dy = grid_x - p[:, 1:2], grid_y - p[:, 2:3]
         a, b, c = p[:, 3:4], p[:, 4:5], p[:, 5:6]
-        with np.errstate(over="ignore", invalid="ignore"):
-            profile = np.exp(-(a * dx**2 + b * dx * dy + c * dy**2))
-            model = p[:, 0:1] * profile
-            jacobian = np.stack([profile, model * (2 * a * dx + b * dy), model * (b * dx + 2 * c * dy),
-                                 -model * dx**2, -model * dx * dy, -model * dy**2], axis=-1)
+        profile = np.exp(-(a * dx**2 + b * dx * dy + c * dy**2))
+        model = p[:, 0:1] * profile
+        jacobian = np.stack([profile, model * (2 * a * dx + b * dy), model * (b * dx + 2 * c * dy),
+                             -model * dx**2, -model * dx * dy, -model * dy**2], axis=-1)
         return model, jacobian
 
-    def chi2(p, rows):
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = (((boxes[rows] - model_and_jacobian(p)[0]) * weights[rows]) ** 2).sum(axis=1)
-        return np.where(np.isfinite(total), total, np.inf)
-
-    def solve(matrices, vectors):
-        try:
-            return np.linalg.solve(matrices, vectors[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # one singular system (a zero amplitude) must not stop the others
-            return (np.linalg.pinv(matrices) @ vectors[:, :, None])[:, :, 0]
-
-    params = start.copy()
-    current = chi2(params, slice(None))
-    damping, growth = np.full(len(params), 1e-3), np.full(len(params), 2.0)
-    done = ~np.isfinite(current)
-    for _ in range(max_iterations):
-        rows = np.flatnonzero(~done)
-        model, jacobian = model_and_jacobian(params[rows])
-        weighted = jacobian * weights[rows, :, None]
-        normal = weighted.transpose(0, 2, 1) @ weighted
-        gradient = (weighted.transpose(0, 2, 1) @ ((boxes[rows] - model) * weights[rows])[:, :, None])[:, :, 0]
-        decrement = (gradient * solve(normal, gradient)).sum(axis=1)
-        done[rows[decrement <= 1e-12 * current[rows]]] = True
-        keep = ~done[rows]
-        rows, normal, gradient = rows[keep], normal[keep], gradient[keep]
-        if not rows.size:
-            break
-        step = solve(normal + damping[rows, None, None] * (normal * np.eye(6)), gradient)
-        trial_chi2 = chi2(params[rows] + step, rows)
-        better = trial_chi2 < current[rows]
-        # Nielsen's damping update, from how well the quadratic model predicted the step's gain.
-        predicted = 2 * (step * gradient).sum(axis=1) - (step * (normal @ step[:, :, None])[:, :, 0]).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            gain = (current[rows] - trial_chi2) / predicted
-        damping[rows] = np.where(better, damping[rows] * np.fmax(1 / 3, 1 - (2 * gain - 1) ** 3),
-                                 damping[rows] * growth[rows])
-        growth[rows] = np.where(better, 2.0, growth[rows] * 2)
-        params[rows[better]] += step[better]
-        current[rows[better]] = trial_chi2[better]
-        done[rows[damping[rows] > 1e8]] = True
-    params[~np.isfinite(current)] = np.nan
-    return params
+    return levenberg_marquardt(model_and_jacobian, boxes, weights, start, max_iterations=max_iterations)
