@@ -1,6 +1,6 @@
 """The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures;
-the FITS input/output benchmark (bench/fits_io.py), the centroid benchmark (bench/centroids.py) and the PSF
-photometry benchmark (bench/psf.py)."""
+the FITS input/output benchmark (bench/fits_io.py), the sky's (bench/background.py), the centroids'
+(bench/centroids.py) and the PSF photometry's (bench/psf.py)."""
 
 import sys
 from pathlib import Path
@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import background
 import centroids
 import fits_io
 import psf
@@ -109,3 +110,10 @@ def test_psf_bench_compares_the_two_fits_on_the_same_stars(capsys):
     assert lines[0].startswith("60 stars (") and "CPU s: photutils PSFPhotometry" in lines[0]
     assert lines[1].startswith("stackphot - photutils, in photutils' errors: position median ")
     assert lines[2].startswith("chi-square per pixel within 3 px of the stars: photutils ")
+
+
+def test_background_bench_times_the_default_settings(capsys):
+    background.main(256, repeats=2)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("one 256 x 256 frame, background: Background2D mesh, box 64 px, plus row offsets")
+    assert lines[1].startswith("CPU s per run: ") and lines[1].count(",") == 1
