@@ -123,6 +123,28 @@ def test_fluxes_and_errors_equal_a_direct_photutils_computation(rng):
     assert list(table["id"]) == [1, 2, 3]
 
 
+def test_annulus_sky_equals_photutils_aperture_stats(rng):
+    """All annuli at once, as ApertureStats measures each: stars, NaN and masked pixels, annuli cut by the
+    edges, and integer centres (whose pixels lie exactly on the circles)."""
+    from stackphot.photometry import MEDIAN_ERROR_FACTOR, _annulus_sky
+
+    data = rng.normal(100.0, 5.0, (120, 150))
+    for xx, yy in rng.uniform(0, 150, (40, 2)):
+        data += gaussian_star(data.shape, yy * 0.8, xx, flux=rng.uniform(1e3, 1e5), sigma=1.8)
+    data[rng.random(data.shape) < 0.01] = np.nan
+    mask = np.zeros(data.shape, bool)
+    mask[30:50, 60:90] = True
+    positions = np.vstack([rng.uniform(-5, 155, (60, 2)) * [1, 0.8], [[40.0, 40.0], [75.0, 20.0], [0.0, 0.0]]])
+    annulus = CircularAnnulus(positions, 6.0, 11.0)
+    invalid = mask | ~np.isfinite(data)
+    median, median_err, n_sky = _annulus_sky(data, annulus, invalid, 3.0)
+    stats = ApertureStats(data, annulus, mask=invalid, sigma_clip=SigmaClip(sigma=3.0))
+    np.testing.assert_array_equal(n_sky, stats.center_aper_area.value)
+    np.testing.assert_allclose(median, stats.median, rtol=1e-12)
+    np.testing.assert_allclose(median_err, MEDIAN_ERROR_FACTOR * stats.std / np.sqrt(n_sky), rtol=1e-12)
+    assert (n_sky < annulus.area * 0.9).sum() >= 5  # the edges, NaNs and mask did cut some annuli
+
+
 def test_horsehead_fluxes_equal_a_direct_photutils_computation(shared_data):
     data = fits.getdata(shared_data / "horsehead" / "HorseHead.fits")
     # Stars from bright to faint (found once with DAOStarFinder on the median-filtered plate).

@@ -25,11 +25,14 @@ Flags (bit values, combined with ``|``; all refer to the largest aperture):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from stackphot.fitting import box_pixels
 
 EDGE = 1
 NONFINITE = 2
@@ -68,17 +71,56 @@ def _touches(flagged, aperture) -> np.ndarray:
     return np.asarray(aperture_photometry(flagged, aperture)["aperture_sum"]) > 0
 
 
-def _annulus_sky(data, annulus, invalid, sigma):
-    """Sigma-clipped median of each annulus, its standard error and the number of pixels it used."""
-    from astropy.stats import SigmaClip
-    from photutils.aperture import ApertureStats
+def _annulus_sky(data, annulus, invalid, sigma, *, maxiters: int = 5, chunk: int = 2000):
+    """Sigma-clipped median of each annulus, its standard error and the number of pixels it used.
 
-    stats = ApertureStats(data, annulus, mask=invalid, sigma_clip=SigmaClip(sigma=sigma))
-    median = np.atleast_1d(np.asarray(stats.median, dtype=float))
-    n_sky = np.atleast_1d(np.asarray(stats.center_aper_area.value))  # pixels left after clipping
+    The statistics of photutils' ``ApertureStats(data, annulus, mask=invalid, sigma_clip=SigmaClip(sigma))``
+    (the pixels whose centres lie in the annulus, clipped around the median by the standard deviation at
+    most ``maxiters`` times, as astropy's ``SigmaClip`` does by default), computed for all annuli at once on
+    arrays of their pixels instead of one sigma clip per source.
+    """
+    x, y = np.atleast_2d(annulus.positions).T
+    r_in, r_out = annulus.r_in, annulus.r_out
+    half = math.ceil(r_out)
+    size = 2 * half + 1
+    local_y, local_x = (g.ravel() for g in np.indices((size, size)))
+    median, std, n_sky = (np.full(x.size, np.nan) for _ in range(3))
+    for first in range(0, x.size, chunk):  # bounded memory on a large catalogue
+        part = slice(first, first + chunk)
+        x_start = np.rint(x[part]).astype(int) - half
+        y_start = np.rint(y[part]).astype(int) - half
+        pixels, on_image = box_pixels(data.shape, x_start, y_start, size)
+        distance2 = ((x_start[:, None] + local_x - x[part, None]) ** 2
+                     + (y_start[:, None] + local_y - y[part, None]) ** 2)
+        kept = on_image & ~np.take(invalid, pixels) & (distance2 >= r_in**2) & (distance2 < r_out**2)
+        values = np.take(data, pixels)
+        for _ in range(maxiters):
+            centre, spread = _row_median(values, kept)[:, None], _row_std(values, kept)[:, None]
+            still = kept & (values >= centre - sigma * spread) & (values <= centre + sigma * spread)
+            if np.array_equal(still, kept):
+                break
+            kept = still
+        median[part], std[part], n_sky[part] = _row_median(values, kept), _row_std(values, kept), kept.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):  # an annulus with no valid pixel: NaN
-        median_err = MEDIAN_ERROR_FACTOR * np.atleast_1d(np.asarray(stats.std, dtype=float)) / np.sqrt(n_sky)
+        median_err = MEDIAN_ERROR_FACTOR * std / np.sqrt(n_sky)
     return median, median_err, n_sky
+
+
+def _row_median(values, kept):
+    """Median of each row's kept values (NaN for none): one sort, NaN last, the middle one or two."""
+    ordered = np.sort(np.where(kept, values, np.nan), axis=1)
+    count = kept.sum(axis=1)
+    lower = np.take_along_axis(ordered, np.maximum(count - 1, 0)[:, None] // 2, axis=1)[:, 0]
+    upper = np.take_along_axis(ordered, (count // 2)[:, None], axis=1)[:, 0]
+    return np.where(count > 0, (lower + upper) / 2, np.nan)
+
+
+def _row_std(values, kept):
+    """Standard deviation of each row's kept values (NaN for none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        count = kept.sum(axis=1)
+        mean = np.where(kept, values, 0.0).sum(axis=1) / count
+        return np.sqrt(np.where(kept, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / count)
 
 
 def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, neighbour_radius, sigma,
