@@ -54,15 +54,17 @@ def main(n_stars: int = 1500) -> None:
     chi2 = {name: np.mean((residual[near] / NOISE) ** 2)
             for name, residual in (("photutils", their_residual), ("stackphot", image - ours.model))}
     groups = np.bincount(theirs["group_id"])
-    position = np.hypot(ours.x - theirs["x_fit"], ours.y - theirs["y_fit"]) / np.hypot(theirs["x_err"], theirs["y_err"])
+    their_error = np.hypot(theirs["x_err"], theirs["y_err"])
+    position = np.hypot(ours.x - theirs["x_fit"], ours.y - theirs["y_fit"]) / their_error
     flux_difference = np.abs(ours.flux - theirs["flux_fit"]) / theirs["flux_err"]
     print(f"{n_stars} stars ({(groups[groups > 1]).sum()} in {(groups > 1).sum()} groups, the largest of "
           f"{groups.max()}), CPU s: photutils PSFPhotometry {their_seconds:.2f}, stackphot fit_psf_photometry "
           f"{our_seconds:.2f} ({ours.iterations} iterations), ratio {their_seconds / our_seconds:.0f}")
     print(f"stackphot - photutils, in photutils' errors: position median {np.median(position):.1e}, "
-          f"max {np.max(position):.1e}; flux median {np.median(flux_difference):.1e}, max {np.max(flux_difference):.1e}")
-    astray = {name: int((np.hypot(fit_x - x, fit_y - y) > 0.5).sum())
-              for name, fit_x, fit_y in (("photutils", theirs["x_fit"], theirs["y_fit"]), ("stackphot", ours.x, ours.y))}
+          f"max {np.max(position):.1e}; flux median {np.median(flux_difference):.1e}, "
+          f"max {np.max(flux_difference):.1e}")
+    fits = {"photutils": (theirs["x_fit"], theirs["y_fit"]), "stackphot": (ours.x, ours.y)}
+    astray = {name: int((np.hypot(fit_x - x, fit_y - y) > 0.5).sum()) for name, (fit_x, fit_y) in fits.items()}
     print(f"chi-square per pixel within 3 px of the stars: photutils {chi2['photutils']:.3f}, "
           f"stackphot {chi2['stackphot']:.3f}; fits ending over 0.5 px from the truth: photutils "
           f"{astray['photutils']}, stackphot {astray['stackphot']} (dropped: {int((~ours.fitted).sum())})")

@@ -129,7 +129,8 @@ def test_the_model_leaves_noise_only(field):
     for xx, yy in zip(field["x"].astype(int), field["y"].astype(int)):
         near[yy - 3 : yy + 4, xx - 3 : xx + 4] = True
     chi2 = np.mean(residual[near] ** 2)
-    print(f"residual chi-square per pixel within 3 px of a star {chi2:.3f}, elsewhere {np.mean(residual[~near]**2):.3f}")
+    print(f"residual chi-square per pixel within 3 px of a star {chi2:.3f}, "
+          f"elsewhere {np.mean(residual[~near] ** 2):.3f}")
     assert chi2 < 1.1
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from stackphot.fitting import box_pixels, levenberg_marquardt
 
-__all__ = ["MoffatShape", "PSFFitError", "PSFPhotometry", "fit_moffat_shape", "fit_psf_photometry",
+__all__ = ["MoffatShape", "PSFFitError", "PSFFit", "fit_moffat_shape", "fit_psf_photometry",
            "render_moffat"]
 
 
@@ -38,7 +38,7 @@ class MoffatShape:
 
 
 @dataclass
-class PSFPhotometry:
+class PSFFit:
     """Fitted positions and fluxes (0 for a source the fit dropped) and the model image of all sources."""
 
     x: np.ndarray
@@ -64,7 +64,8 @@ def _moffat(grid_x, grid_y, params, shape: MoffatShape | None, *, jacobian: bool
     slope = 2.0 * beta * model / (alpha**2 * u)  # d model / d x0, per unit dx
     columns = [unit, slope * dx, slope * dy]
     if shape is None:
-        columns += [model * (-2.0 / alpha + 2.0 * beta * r2 / (alpha**3 * u)), model * (1.0 / (beta - 1.0) - np.log(u))]
+        columns += [model * (-2.0 / alpha + 2.0 * beta * r2 / (alpha**3 * u)),
+                    model * (1.0 / (beta - 1.0) - np.log(u))]
     return model, np.stack(columns, axis=-1)
 
 
@@ -80,7 +81,8 @@ def _boxes(data, invalid, error, x, y, size):
     return x_start, y_start, pixels, np.where(valid, np.take(data, pixels), 0.0), weights
 
 
-def fit_moffat_shape(data, x, y, *, invalid, error=None, box_size: int = 11, max_iterations: int = 100) -> MoffatShape:
+def fit_moffat_shape(data, x, y, *, invalid, error=None, box_size: int = 11,
+                     max_iterations: int = 100) -> MoffatShape:
     """The median Moffat shape of free fits (flux, position, alpha, beta) to the listed sources.
 
     Each source is fitted alone in its box, weighted by ``error``, from alpha 2 px, beta 2.5 and the box's
@@ -161,7 +163,7 @@ class _Stamps:
 
 
 def fit_psf_photometry(data, x, y, psf: MoffatShape, *, invalid, error=None, fit_size: int, model_size: int,
-                       tolerance: float = 1e-3, max_iterations: int = 50) -> PSFPhotometry:
+                       tolerance: float = 1e-3, max_iterations: int = 50) -> PSFFit:
     """Position and flux of every source at once, with a fixed Moffat shape.
 
     One least-squares problem for all sources: the fitted pixels are those of every source's box of
@@ -195,7 +197,7 @@ def fit_psf_photometry(data, x, y, psf: MoffatShape, *, invalid, error=None, fit
 
     Returns
     -------
-    PSFPhotometry
+    PSFFit
         A source with no valid pixel in its box, or whose fit leaves its box or ends with no positive flux,
         is dropped: flux 0, its starting position, ``fitted`` False. Its light is left in the residual.
     """
@@ -207,7 +209,7 @@ def fit_psf_photometry(data, x, y, psf: MoffatShape, *, invalid, error=None, fit
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     n = x.size
     if n == 0:
-        return PSFPhotometry(np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=bool), np.zeros(shape), 0)
+        return PSFFit(np.empty(0), np.empty(0), np.empty(0), np.empty(0, dtype=bool), np.zeros(shape), 0)
     x_start, y_start, pixels, boxes, weights = _boxes(data, invalid, error, x, y, fit_size)
     centre_x, centre_y = x_start + fit_size // 2, y_start + fit_size // 2
     in_fit = np.unique(pixels[weights > 0])
@@ -289,4 +291,4 @@ def fit_psf_photometry(data, x, y, psf: MoffatShape, *, invalid, error=None, fit
         fitted[dropped] = active[dropped] = active[settle] = False
     model = np.zeros(shape[0] * shape[1])
     _draw(model, shape, centre_x, centre_y, params, psf, model_size)
-    return PSFPhotometry(params[:, 1], params[:, 2], params[:, 0], fitted, model.reshape(shape), iterations)
+    return PSFFit(params[:, 1], params[:, 2], params[:, 0], fitted, model.reshape(shape), iterations)
