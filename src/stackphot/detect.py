@@ -403,7 +403,8 @@ def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30
 
     The PSF is a Moffat profile whose width and shape are the medians of free fits to the ``n_psf_stars``
     first sources (list them brightest first); every source is then fitted with that PSF (position and
-    flux, each in a box of about 2 FWHM with its neighbours subtracted: ``stackphot.psf``) and subtracted.
+    flux of all sources as one least-squares problem, so that close ones are fitted together:
+    ``stackphot.psf``) and subtracted.
     A PSF that is no Moffat (a defocused ring, a plate's bloated stars) leaves residuals around bright
     stars that a later detection may take for sources.
 
