@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from stackphot.combine import _median_over_frames
 from stackphot.fitting import box_pixels
 
 EDGE = 1
@@ -107,12 +108,8 @@ def _annulus_sky(data, annulus, invalid, sigma, *, maxiters: int = 5, chunk: int
 
 
 def _row_median(values, kept):
-    """Median of each row's kept values (NaN for none): one sort, NaN last, the middle one or two."""
-    ordered = np.sort(np.where(kept, values, np.nan), axis=1)
-    count = kept.sum(axis=1)
-    lower = np.take_along_axis(ordered, np.maximum(count - 1, 0)[:, None] // 2, axis=1)[:, 0]
-    upper = np.take_along_axis(ordered, (count // 2)[:, None], axis=1)[:, 0]
-    return np.where(count > 0, (lower + upper) / 2, np.nan)
+    """Median of each row's kept values (NaN for none), as the stack's median over frames computes it."""
+    return _median_over_frames(np.where(kept, values, np.nan).T, kept.T, kept.sum(axis=1))
 
 
 def _row_std(values, kept):
