@@ -28,7 +28,8 @@ from stackphot.detect import (
     refine_centroids,
     subtract_sources,
 )
-from stackphot.simulate import moffat_alpha, simulate_frame_set
+from stackphot.numerics import moffat_alpha
+from stackphot.simulate import simulate_frame_set
 
 GAUSSIAN_FWHM = 2.0 * np.sqrt(2.0 * np.log(2.0))  # FWHM in units of sigma
 

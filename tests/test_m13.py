@@ -11,7 +11,8 @@ from stackphot.background import estimate_background
 from stackphot.ingest import ingest_frame
 from stackphot.io import read_raw_frame
 from stackphot.quality import star_shift_network
-from stackphot.register import destripe, replace_outliers
+from stackphot.numerics import replace_outliers
+from stackphot.register import destripe
 from workflow_helpers import run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.shared]

@@ -6,7 +6,8 @@ from stackphot.background import estimate_background
 from stackphot.ingest import ingest_frame
 from stackphot.io import RawFrame
 from stackphot.quality import shift_errors, star_shift_network, star_shifts, vote_offset
-from stackphot.register import destripe, replace_outliers
+from stackphot.numerics import replace_outliers
+from stackphot.register import destripe
 from stackphot.simulate import simulate_frame_set
 
 

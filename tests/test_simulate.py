@@ -12,7 +12,8 @@ from photutils.centroids import centroid_com
 from scipy import integrate
 
 from stackphot import simulate
-from stackphot.simulate import SimulationConfig, frame_name, moffat_alpha, simulate_frame_set, write_frame_set
+from stackphot.numerics import moffat_alpha
+from stackphot.simulate import SimulationConfig, frame_name, simulate_frame_set, write_frame_set
 
 SMALL = dict(
     shape=(128, 160), n_cluster_stars=60, n_field_stars=20, cluster_scale_radius=15.0, cluster_max_radius=60.0

@@ -238,7 +238,7 @@ def test_the_stack_wcs_gives_each_star_the_sky_position_every_frame_gives_it(run
 
 def moffat_fraction(radius, fwhm, beta):
     """Fraction of a Moffat star's flux within ``radius``: 1 - (1 + r^2/alpha^2)^(1 - beta)."""
-    from stackphot.simulate import moffat_alpha
+    from stackphot.numerics import moffat_alpha
 
     return 1 - (1 + radius**2 / moffat_alpha(fwhm, beta) ** 2) ** (1 - beta)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stackphot.numerics import median_over_frames
+
 METHODS = ("sum", "mean", "median", "sigma_clip")
 
 # Working memory of a block, measured with tracemalloc and peak RSS (numpy 2.4, astropy 8.0), in float64
@@ -228,7 +230,7 @@ def _combine_block(values, errors, *, method, n_frames, sigma, maxiters):
     rejected = coverage - n_kept
 
     if method == "median":
-        image = _median_over_frames(values, finite, coverage)
+        image = median_over_frames(values, finite, coverage)
     else:
         image = _sum_over_frames(values, kept) / n_kept
         if method == "sum":
@@ -251,30 +253,15 @@ def _clip(values, errors, finite, *, sigma, maxiters):
     while maxiters is None or iterations < maxiters:
         iterations += 1
         count = kept.sum(axis=0)
-        centre = _median_over_frames(np.where(kept, values, np.nan), kept, count)
-        scale = 1.4826 * _median_over_frames(np.abs(values - centre), kept, count)
+        centre = median_over_frames(np.where(kept, values, np.nan), kept, count)
+        scale = 1.4826 * median_over_frames(np.abs(values - centre), kept, count)
         if errors is not None:
-            scale = np.fmax(scale, _median_over_frames(np.where(kept, errors, np.nan), kept, count))
+            scale = np.fmax(scale, median_over_frames(np.where(kept, errors, np.nan), kept, count))
         still_kept = kept & (np.abs(values - centre) <= sigma * scale)
         if np.array_equal(still_kept, kept):
             break
         kept = still_kept
     return kept
-
-
-def _median_over_frames(values, finite, count):
-    """Median over axis 0 of the values where ``finite``, NaN where ``count`` (their number) is 0; sorts
-    ``values`` in place.
-
-    Sorting puts NaN last, so a pixel's finite values are its first ``count``: the median is the mean of the
-    middle two. Bit for bit np.nanmedian, ten times faster on a block of 60 frames: no masked arrays, no copy
-    of the block, and no per-pixel Python loop (which numpy uses from 600 frames on).
-    """
-    values[~finite] = np.nan  # -inf would sort first and +inf among the values
-    values.sort(axis=0)
-    lower = np.take_along_axis(values, ((count - 1) // 2)[np.newaxis], axis=0)[0]
-    upper = np.take_along_axis(values, (count // 2)[np.newaxis], axis=0)[0]
-    return np.where(count > 0, (lower + upper) / 2, np.nan)
 
 
 def _sum_over_frames(values, kept):

@@ -28,9 +28,8 @@ from photutils.utils.exceptions import NoDetectionsWarning
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from stackphot.fitting import box_pixels, levenberg_marquardt
+from stackphot.numerics import box_pixels, levenberg_marquardt, replace_outliers
 from stackphot.psf import PSFFitError, fit_moffat_shape, fit_psf_photometry
-from stackphot.register import replace_outliers
 
 __all__ = [
     "FINDERS",
@@ -207,7 +206,7 @@ def _invalid_pixels(data, mask) -> np.ndarray:
 def clean_outliers(data, noise) -> tuple[np.ndarray, np.ndarray]:
     """Replace isolated outliers (hot pixels, cosmic-ray hits) by the median of their 3 x 3 neighbourhood.
 
-    ``stackphot.register.replace_outliers`` with ``OUTLIER_NSIGMA`` times ``noise`` (scalar or map) and
+    ``stackphot.numerics.replace_outliers`` with ``OUTLIER_NSIGMA`` times ``noise`` (scalar or map) and
     ``OUTLIER_RATIO``. Star cores are safe for a FWHM of 2.2 px or more; undersampled images (smaller FWHM)
     lose their star peaks, so do not clean them. Cosmic-ray blobs that fill most of a 3 x 3 box survive
     (their median is high); the sharpness criterion is what rejects them.

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
+from stackphot.provenance import Product
+
 FITS_SUFFIXES = (".fits", ".fit", ".fts")
 
 
@@ -191,6 +193,19 @@ def write_image(path, data, header=None, *, extensions=(), history=(), comments=
         for name, array, ext_header in extensions:
             _write_hdu(stream, np.asarray(array), ext_header, name=name)
     return Path(path)
+
+
+def write_product(path, product: Product, header=None) -> Path:
+    """Write a stage's ``Product`` over ``header`` (its input's), atomically: its cards set, its
+    ``removed`` cards taken out, its HISTORY and COMMENT lines added, its extensions in their order."""
+    header = fits.Header() if header is None else header.copy()
+    for key in product.removed:
+        header.remove(key, ignore_missing=True, remove_all=True)
+    for key, value in product.cards.items():
+        header[key] = value
+    return write_image(path, product.data, header, extensions=[(name, array, None) for name, array in
+                                                              product.extensions.items()],
+                       history=product.history, comments=product.comments)
 
 
 def valid_header(header: fits.Header) -> tuple[fits.Header, list[str]]:

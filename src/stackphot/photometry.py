@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stackphot.combine import _median_over_frames
-from stackphot.fitting import box_pixels
+from stackphot.numerics import box_pixels, median_over_frames
 
 EDGE = 1
 NONFINITE = 2
@@ -109,7 +108,7 @@ def _annulus_sky(data, annulus, invalid, sigma, *, maxiters: int = 5, chunk: int
 
 def _row_median(values, kept):
     """Median of each row's kept values (NaN for none), as the stack's median over frames computes it."""
-    return _median_over_frames(np.where(kept, values, np.nan).T, kept.T, kept.sum(axis=1))
+    return median_over_frames(np.where(kept, values, np.nan).T, kept.T, kept.sum(axis=1))
 
 
 def _row_std(values, kept):

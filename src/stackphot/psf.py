@@ -2,7 +2,7 @@
 
 The PSF is photutils' ``MoffatPSF``: ``flux * (beta - 1) / (pi alpha**2) * (1 + r**2 / alpha**2)**-beta``,
 evaluated at pixel centres. Its shape (``alpha``, ``beta``) is the median of free fits to the brightest
-sources, fitted all at once (``stackphot.fitting``). Then the positions and fluxes of all sources are one
+sources, fitted all at once (``stackphot.numerics``). Then the positions and fluxes of all sources are one
 least-squares problem with a sparse system of normal equations, as in DAOPHOT's ALLSTAR: sources whose
 boxes overlap are fitted together, as photutils' ``PSFPhotometry`` fits a group of them with an astropy
 compound model, at a small fraction of its cost.
@@ -10,12 +10,11 @@ compound model, at a small fraction of its cost.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from stackphot.fitting import box_pixels, levenberg_marquardt
+from stackphot.numerics import box_pixels, levenberg_marquardt, moffat_fwhm
 
 __all__ = ["MoffatShape", "PSFFitError", "PSFFit", "fit_moffat_shape", "fit_psf_photometry",
            "render_moffat"]
@@ -34,7 +33,7 @@ class MoffatShape:
 
     @property
     def fwhm(self) -> float:
-        return 2.0 * self.alpha * math.sqrt(2.0 ** (1.0 / self.beta) - 1.0)
+        return moffat_fwhm(self.alpha, self.beta)
 
 
 @dataclass

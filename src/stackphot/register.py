@@ -31,6 +31,8 @@ import numpy as np
 from astropy.stats import mad_std
 from scipy import fft, ndimage
 
+from stackphot.numerics import replace_outliers
+
 
 # The asinh stretch is linear up to this many times the smoothed noise, logarithmic beyond.
 STRETCH_SCALE = 10.0
@@ -62,20 +64,6 @@ def crop_region(shape, crop) -> tuple[slice, slice]:
     if not (0 <= y0 < y1 <= shape[0] and 0 <= x0 < x1 <= shape[1]):
         raise ValueError(f"crop region {crop} does not fit in a frame of shape {shape}")
     return slice(y0, y1), slice(x0, x1)
-
-
-def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.0) -> np.ndarray:
-    """Replace isolated outliers (hot, dead pixels, cosmic rays) by the median of their 3x3 neighbourhood.
-
-    A pixel is an outlier when it differs from that median by more than ``nsigma`` times ``noise`` (scalar
-    or map; default the image's robust noise) and is more than ``ratio`` times the median in absolute value.
-    A star's core is at most about twice its neighbourhood's median for a FWHM of 2.2 px or more, so it is
-    left alone; undersampled stars (smaller FWHM) would lose their peaks. Returns a new array.
-    """
-    median = ndimage.median_filter(data, size=3, mode="nearest")
-    noise = mad_std(data) if noise is None else noise
-    outlier = (np.abs(data - median) > nsigma * noise) & (np.abs(data) > ratio * np.abs(median))
-    return np.where(outlier, median, data)
 
 
 def prepare_for_registration(

@@ -29,12 +29,12 @@ import pandas as pd
 from astropy.io import fits
 
 from stackphot.io import atomic_write
+from stackphot.numerics import moffat_alpha
 
 __all__ = [
     "SimulationConfig",
     "FrameSet",
     "frame_name",
-    "moffat_alpha",
     "simulate_frame_set",
     "write_frame_set",
     "TRUTH_SHIFTS",
@@ -297,11 +297,6 @@ def frame_name(index: int) -> str:
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def moffat_alpha(fwhm: float, beta: float) -> float:
-    """Moffat core width alpha (px) of a profile ``(1 + r**2 / alpha**2) ** -beta`` with this FWHM."""
-    return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
 
 
 def integrated_gaussian(n: int, centre: float, sigma: float) -> np.ndarray:

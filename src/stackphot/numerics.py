@@ -1,17 +1,25 @@
-"""Least-squares fits of many small boxes of an image at once: arrays of boxes x pixels x parameters.
+"""Numerics the stages share: one home for each, so that no stage borrows another's private helpers.
 
-One astropy fit per source costs milliseconds of Python around a few microseconds of arithmetic; here every
+- ``levenberg_marquardt`` and ``box_pixels``: least-squares fits of many small boxes of an image at once
+  (arrays of boxes x pixels x parameters). One astropy fit per source costs milliseconds of Python around a few microseconds of arithmetic; here every
 box takes the same Levenberg-Marquardt iteration together, so thousands of sources cost about as much as a
 few. The models are written in each box's own pixel coordinates, so one grid serves every box.
+- ``median_over_frames``: the NaN-last median over the first axis, bit for bit ``np.nanmedian``.
+- ``replace_outliers``: isolated hot pixels and cosmic rays replaced by their local median.
+- ``moffat_alpha`` and ``moffat_fwhm``: the Moffat profile's width in its two parametrisations.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
+from astropy.stats import mad_std
+from scipy import ndimage
 
-__all__ = ["box_pixels", "levenberg_marquardt"]
+__all__ = ["box_pixels", "levenberg_marquardt", "median_over_frames", "moffat_alpha", "moffat_fwhm",
+           "replace_outliers"]
 
 
 def box_pixels(shape, x_start, y_start, box_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -119,3 +127,42 @@ def _solve(matrices, vectors):
         return np.linalg.solve(matrices, vectors[:, :, None])[:, :, 0]
     except np.linalg.LinAlgError:  # one singular system (a zero amplitude) must not stop the others
         return (np.linalg.pinv(matrices) @ vectors[:, :, None])[:, :, 0]
+
+
+def median_over_frames(values, finite, count):
+    """Median over axis 0 of the values where ``finite``, NaN where ``count`` (their number) is 0; sorts
+    ``values`` in place.
+
+    Sorting puts NaN last, so a pixel's finite values are its first ``count``: the median is the mean of the
+    middle two. Bit for bit np.nanmedian, ten times faster on a block of 60 frames: no masked arrays, no copy
+    of the block, and no per-pixel Python loop (which numpy uses from 600 frames on).
+    """
+    values[~finite] = np.nan  # -inf would sort first and +inf among the values
+    values.sort(axis=0)
+    lower = np.take_along_axis(values, ((count - 1) // 2)[np.newaxis], axis=0)[0]
+    upper = np.take_along_axis(values, (count // 2)[np.newaxis], axis=0)[0]
+    return np.where(count > 0, (lower + upper) / 2, np.nan)
+
+
+def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.0) -> np.ndarray:
+    """Replace isolated outliers (hot, dead pixels, cosmic rays) by the median of their 3x3 neighbourhood.
+
+    A pixel is an outlier when it differs from that median by more than ``nsigma`` times ``noise`` (scalar
+    or map; default the image's robust noise) and is more than ``ratio`` times the median in absolute value.
+    A star's core is at most about twice its neighbourhood's median for a FWHM of 2.2 px or more, so it is
+    left alone; undersampled stars (smaller FWHM) would lose their peaks. Returns a new array.
+    """
+    median = ndimage.median_filter(data, size=3, mode="nearest")
+    noise = mad_std(data) if noise is None else noise
+    outlier = (np.abs(data - median) > nsigma * noise) & (np.abs(data) > ratio * np.abs(median))
+    return np.where(outlier, median, data)
+
+
+def moffat_alpha(fwhm: float, beta: float) -> float:
+    """Moffat core width alpha (px) of a profile ``(1 + r**2 / alpha**2) ** -beta`` with this FWHM."""
+    return fwhm / (2.0 * math.sqrt(2.0 ** (1.0 / beta) - 1.0))
+
+
+def moffat_fwhm(alpha: float, beta: float) -> float:
+    """FWHM (px) of a Moffat profile ``(1 + r**2 / alpha**2) ** -beta``."""
+    return 2.0 * alpha * math.sqrt(2.0 ** (1.0 / beta) - 1.0)
