@@ -1,4 +1,4 @@
-"""PSF photometry of a crowded field: stackphot.psf.fit_psf_photometry against photutils' PSFPhotometry, CPU s.
+"""PSF photometry of a crowded field: stackphot.detect.psf.fit_psf_photometry against photutils' PSFPhotometry, CPU s.
 
     python bench/psf.py [N_STARS]
 
@@ -14,12 +14,16 @@ import math
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 from astropy.table import Table
 from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper
 
-from stackphot.psf import MoffatShape, fit_psf_photometry, render_moffat
+from stackphot.detect.psf import MoffatShape, fit_psf_photometry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from stars import render_moffat  # noqa: E402  (the tests' star drawing, shared)
 
 FWHM, BETA, NOISE, SIZE = 3.5, 3.0, 10.0, 1024
 FIT_SIZE, MODEL_SIZE = 2 * math.floor(FWHM) + 1, 2 * math.ceil(5 * FWHM) + 1

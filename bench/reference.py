@@ -29,13 +29,18 @@ import numpy as np
 import yaml
 
 from stackphot.align import align_frame
-from stackphot.background import estimate_background, subtracted_error
-from stackphot.combine import combine
+from stackphot.background import subtract_background
 from stackphot.datasets import resolve_datasets
-from stackphot.ingest import NONFINITE, ingest_frame
+from stackphot.geometry import Transform
+from stackphot.ingest import NONFINITE, ingest_product
 from stackphot.io import read_raw_frame
-from stackphot.register import measure_shift, prepare_for_registration, spectrum
-from stackphot.steps import prepare_frame
+from stackphot.provenance import sha256
+from stackphot.register import prepare_for_registration, register_frame, spectrum
+from stackphot.stack import combine
+
+
+# The stack job's default block budget: its mem_mb (workflow/rules/stack.smk) less 400 MB for Python.
+STACK_MEMORY_MB = 1024
 
 
 class Stopwatch:
@@ -60,22 +65,17 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
     clock = Stopwatch()
 
     def subtracted(name):
-        """Data, error and mask of one frame as subtract_background writes them."""
+        """Data, error and mask of one frame as subtract_backgrounds writes them."""
+        path = dataset.frames[name]
         with clock("ingest"):
-            frame = ingest_frame(read_raw_frame(dataset.frames[name]), gain=ingest["gain"],
-                                 read_noise=ingest["read_noise"], saturation=ingest["saturation"])
+            frame = ingest_product(read_raw_frame(path), gain=ingest["gain"], read_noise=ingest["read_noise"],
+                                   saturation=ingest["saturation"], raw_sha256=sha256(path)).frame
         with clock("background"):
-            sky = estimate_background(frame.data, method=background["method"], mask=frame.mask > 0,
-                                      box_size=background["box_size"], filter_size=background["filter_size"],
-                                      sigma=background["sigma"], destripe_rows=background["destripe"])
-            data = frame.data - sky.map
-            error = subtracted_error(data, sky, gain=frame.noise.gain)
-        return data, error, frame.mask
-
-    def prepared(data, mask):
-        """The image to correlate and, as measure_shifts gives them, the frame's star count and FWHM."""
-        return prepare_frame(data, mask, crop=register["crop"], smooth_sigma=register["smooth_sigma"],
-                             threshold=register["threshold"])
+            products = subtract_background(frame.data, frame.mask, gain=frame.noise.gain,
+                                           method=background["method"], box_size=background["box_size"],
+                                           filter_size=background["filter_size"], sigma=background["sigma"],
+                                           destripe_rows=background["destripe"]).subtracted
+        return products.data, products.extensions["ERR"], frame.mask
 
     reference = subtracted(dataset.reference)
     with clock("register"):
@@ -94,19 +94,21 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
         is_reference = name == dataset.reference
         data, error, mask = reference if is_reference else subtracted(name)
         with clock("register"):
-            image, _ = prepared(data, mask)
-            shift = measure_shift(reference_image, image, upsample_factor=register["upsample_factor"],
-                                  reference_spectrum=reference_spectrum)
+            row, _ = register_frame(data, mask, reference_image, crop=register["crop"],
+                                    smooth_sigma=register["smooth_sigma"], threshold=register["threshold"],
+                                    upsample_factor=register["upsample_factor"],
+                                    reference_spectrum=reference_spectrum)
         # Rounded as shifts.csv stores them (%.6f), so that the stacks can be compared bit for bit.
-        dy, dx = round(shift.dy, 6), round(shift.dx, 6)
+        dy, dx = round(row["dy"], 6), round(row["dx"], 6)
         shifts.append({"frame": name, "dy": dy, "dx": dx})
         with clock("align"):
-            aligned = align_frame(data, dy, dx, error=error, mask=mask > 0, order=config["align"]["order"])
+            aligned = align_frame(data, Transform.translation(dy, dx), error=error, mask=mask > 0,
+                                  order=config["align"]["order"])
             cube[index], errors[index] = aligned.data, aligned.error
     stack = config["stack"]
     with clock("stack"):
         result = combine(cube, errors, method=stack["method"], sigma=stack["sigma"], maxiters=stack["maxiters"],
-                         memory_mb=stack["memory_mb"])
+                         memory_mb=STACK_MEMORY_MB)
     np.save(out_dir / "stack.npy", result.image)
     del cube, errors
     cube_path.unlink()

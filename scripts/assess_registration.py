@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from stackphot.io import read_table, write_table
-from stackphot.quality import shift_errors
+from stackphot.register.assess import shift_errors
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:

@@ -2,17 +2,25 @@
 
 from typing import TYPE_CHECKING
 
+from stackphot.ingest import ingest_product
+from stackphot.io import read_raw_frame, valid_header, write_product
+from stackphot.provenance import sha256
 from stackphot.scripting import run_script
-from stackphot.steps import ingest
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
 def main(smk, log):
-    for raw, output in zip(smk.input.raw, smk.output.frames, strict=True):
-        ingest(raw, output, gain=smk.params.gain, read_noise=smk.params.read_noise,
-               saturation=smk.params.saturation, log=log)
+    for raw_path, output in zip(smk.input.raw, smk.output.frames, strict=True):
+        raw = read_raw_frame(raw_path)
+        ingested = ingest_product(raw, gain=smk.params.gain, read_noise=smk.params.read_noise,
+                                  saturation=smk.params.saturation, raw_sha256=sha256(raw.path))
+        log.info("%s: %s", raw.path, ingested.frame.describe())
+        header, problems = valid_header(raw.header)
+        for problem in problems:
+            log.warning("%s: a header card left out, not valid FITS: %s", raw.path, problem)
+        write_product(output, ingested.product, header)
 
 
 if __name__ == "__main__":

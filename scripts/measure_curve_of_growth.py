@@ -2,11 +2,10 @@
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from stackphot.io import read_image, write_table
-from stackphot.photometry import aperture_correction, curve_of_growth, isolated_stars, plot_curve_of_growth
+from stackphot.photometry import measure_growth_curves, plot_curve_of_growth
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -18,33 +17,17 @@ def main(smk, log):
     data, _, _ = read_image(smk.input.image)
     photometry = pd.read_csv(smk.input.photometry)
     r_default, r_total = options["radii"][0], options["annulus"][0]
-    radii = np.arange(0.5, r_total + 1e-9, 0.5)
-    isolated = isolated_stars(photometry, radius=options["annulus"][1])
-    clean = photometry[isolated].sort_values("flux", ascending=False)
-    profiles = []
-    for star in clean.head(options["growth_stars"]).itertuples():
-        try:
-            profiles.append((star.id, curve_of_growth(data - star.bkg, star.x, star.y, radii=radii)))
-        except ValueError as error:  # missing pixels inside the largest aperture
-            log.info("star %s left out: %s", star.id, error)
-    if not profiles:
-        raise ValueError(f"{smk.input.photometry}: no isolated, unflagged star for a curve of growth")
-    curves = [curve for _, curve in profiles]
-    correction = aperture_correction(curves, r_default, r_total)
-    table = pd.DataFrame(
-        {
-            "id": [star_id for star_id, _ in profiles],
-            "x": [curve.x for curve in curves],
-            "y": [curve.y for curve in curves],
-            "r50": [curve.r50 for curve in curves],
-            f"ee_r{r_default:g}": [float(curve.ee_at(r_default)) for curve in curves],
-            f"correction_r{r_default:g}_to_r{r_total:g}": [1 / float(curve.ee_at(r_default)) for curve in curves],
-        }
-    )
+    try:
+        growth = measure_growth_curves(data, photometry, radius=r_default, total_radius=r_total,
+                                       isolation_radius=options["annulus"][1], n_stars=options["growth_stars"])
+    except ValueError as error:
+        raise ValueError(f"{smk.input.photometry}: {error}") from None
+    for star_id, reason in growth.left_out.items():
+        log.info("star %s left out: %s", star_id, reason)
     log.info("median r50 %.3f px; aperture correction from r=%g to r=%g px: %.4f (median of %d stars)",
-             table.r50.median(), r_default, r_total, correction, len(curves))
-    write_table(smk.output.table, table)
-    plot_curve_of_growth(curves, smk.output.plot)
+             growth.table.r50.median(), r_default, r_total, growth.correction, len(growth.curves))
+    write_table(smk.output.table, growth.table)
+    plot_curve_of_growth(growth.curves, smk.output.plot)
 
 
 if __name__ == "__main__":

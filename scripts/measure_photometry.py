@@ -1,4 +1,4 @@
-"""Rules measure_photometry, measure_frame_photometry: aperture photometry of a catalogue on an image."""
+"""Rules measure_photometry, measure_frame_photometry: aperture photometry of a catalog on an image."""
 
 from typing import TYPE_CHECKING
 
@@ -19,20 +19,11 @@ def main(smk, log):
     data, header, ext = read_image(smk.input.image, "ERR")
     catalog = pd.read_csv(smk.input.catalog)
     invalid = ~np.isfinite(data)
-    table = measure_apertures(
-        data,
-        catalog.x,
-        catalog.y,
-        ids=catalog.id,
-        radii=options["radii"],
-        annulus=options["annulus"],
-        error=ext["ERR"],
-        mask=invalid,
-        neighbour_radius=options["neighbour_radius"],
-        zero_point=options["zero_point"],
-        sky_mask=source_mask(data, mask=invalid) if options["mask_sources"] else None,
-        min_sky_fraction=options["min_sky_fraction"],
-    )
+    table = measure_apertures(data, catalog.x, catalog.y, ids=catalog.id, radii=options["radii"],
+                              annulus=options["annulus"], error=ext["ERR"], mask=invalid,
+                              neighbour_radius=options["neighbour_radius"], zero_point=options["zero_point"],
+                              sky_mask=source_mask(data, mask=invalid) if options["mask_sources"] else None,
+                              min_sky_fraction=options["min_sky_fraction"])
     for column in ("ra", "dec"):
         if column in catalog:
             table.insert(3, column, catalog[column].to_numpy())

@@ -1,13 +1,12 @@
-"""Rule measure_shifts: each frame of a batch against the reference, one row per frame."""
+"""Rule measure_shifts: each frame of a batch registered against the reference, one row per frame."""
 
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from stackphot.io import read_image, write_table
-from stackphot.register import spectrum
+from stackphot.io import frame_stem, read_image, write_table
+from stackphot.register import register_frame, spectrum
 from stackphot.scripting import run_script
-from stackphot.steps import measure_frame_shift
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -16,9 +15,20 @@ if TYPE_CHECKING:
 def main(smk, log):
     reference, _, _ = read_image(smk.input.reference)
     reference_spectrum = spectrum(reference)
-    rows = [measure_frame_shift(frame, reference, crop=smk.params.crop, smooth_sigma=smk.params.smooth_sigma,
-                                threshold=smk.params.threshold, upsample_factor=smk.params.upsample_factor, log=log,
-                                reference_spectrum=reference_spectrum) for frame in smk.input.frames]
+    rows = []
+    for path in smk.input.frames:
+        data, header, ext = read_image(path, "MASK")
+        try:
+            row, warning = register_frame(data, ext["MASK"], reference, crop=smk.params.crop,
+                                          smooth_sigma=smk.params.smooth_sigma, threshold=smk.params.threshold,
+                                          upsample_factor=smk.params.upsample_factor,
+                                          reference_spectrum=reference_spectrum)
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from error
+        if warning:
+            log.warning("%s: %s", path, warning)
+        log.info("%s: %s", header.get("ORIGFILE"), ", ".join(f"{key} {value:.4g}" for key, value in row.items()))
+        rows.append({"frame": frame_stem(path).removesuffix(".sub"), **row})
     write_table(smk.output.shifts, pd.DataFrame(rows))
 
 

@@ -3,33 +3,15 @@
 from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy.coordinates import SkyCoord
 from astropy.table import Table
 
 from stackphot.background import source_mask
 from stackphot.io import celestial_wcs, read_image, write_ecsv, write_table
-from stackphot.photometry import measure_sky_apertures, photometry_units
+from stackphot.photometry import measure_sky_apertures, photometry_units, sky_targets
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
-
-
-def targets(sky):
-    """The configured targets as (names, SkyCoord): the config's list, then the rows of the targets file."""
-    names = [target["name"] for target in sky["targets"]]
-    lon = [target["lon"] for target in sky["targets"]]
-    lat = [target["lat"] for target in sky["targets"]]
-    if sky["targets_file"]:
-        table = Table.read(sky["targets_file"])
-        lon_column, lat_column = sky["columns"]
-        for column in (lon_column, lat_column):
-            if column not in table.colnames:
-                raise ValueError(f"{sky['targets_file']}: no column {column!r} (columns: {', '.join(table.colnames)})")
-        names += [f"{sky['targets_file']}:{row}" for row in range(len(table))]
-        lon += list(np.asarray(table[lon_column], dtype=float))
-        lat += list(np.asarray(table[lat_column], dtype=float))
-    return names, SkyCoord(lon, lat, unit="deg", frame=sky["frame"])
 
 
 def main(smk, log):
@@ -39,7 +21,9 @@ def main(smk, log):
     wcs = celestial_wcs(header)
     if wcs is None:
         raise ValueError(f"{smk.input.image}: no celestial WCS in the header, so sky targets cannot be placed")
-    names, coords = targets(sky)
+    listed = Table.read(sky["targets_file"]) if sky["targets_file"] else None
+    names, coords = sky_targets(sky["targets"], frame=sky["frame"], table=listed, columns=sky["columns"],
+                                table_name=sky["targets_file"])
     invalid = ~np.isfinite(data)
     table = measure_sky_apertures(data, wcs, coords, radius_arcsec=sky["radius_arcsec"],
                                   annulus_arcsec=sky["annulus_arcsec"], error=ext["ERR"], mask=invalid,

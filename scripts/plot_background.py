@@ -3,7 +3,8 @@
 from typing import TYPE_CHECKING
 
 from stackphot.io import frame_stem, read_image
-from stackphot.plots import background_figure, choose_frames, save_figure
+from stackphot.report.background_plot import background_figure, choose_frames
+from stackphot.report.display import save_figure
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:

@@ -3,7 +3,8 @@
 from typing import TYPE_CHECKING
 
 from stackphot.io import read_table
-from stackphot.plots import save_figure, shifts_figure
+from stackphot.report.display import save_figure
+from stackphot.report.shifts_plot import shifts_figure
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:

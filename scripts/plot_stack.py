@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from stackphot.io import read_image
-from stackphot.plots import save_figure, stack_figure
+from stackphot.report.display import save_figure
+from stackphot.report.stack_plot import stack_figure
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:

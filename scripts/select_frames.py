@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from stackphot.io import read_table, write_table
 from stackphot.scripting import run_script
-from stackphot.selection import check_selection, judge_frames
+from stackphot.register.select import check_selection, judge_frames
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

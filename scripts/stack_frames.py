@@ -4,11 +4,10 @@ from typing import TYPE_CHECKING
 
 from astropy.io import fits
 
-from stackphot.combine import combine
 from stackphot.io import CubeRows, read_table, write_image
+from stackphot.register.select import read_selection
 from stackphot.scripting import run_script
-from stackphot.selection import read_selection
-from stackphot.stackheader import stack_header
+from stackphot.stack import combine, stack_header
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

@@ -2,8 +2,9 @@
 
 from typing import TYPE_CHECKING
 
+from stackphot.background import subtract_background
+from stackphot.io import frame_stem, read_image, write_product
 from stackphot.scripting import run_script
-from stackphot.steps import subtract_background
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -11,9 +12,13 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     for frame, subtracted, sky in zip(smk.input.frames, smk.output.frames, smk.output.skies, strict=True):
-        subtract_background(frame, subtracted, sky, method=smk.params.method, box_size=smk.params.box_size,
-                            filter_size=smk.params.filter_size, sigma=smk.params.sigma,
-                            destripe=smk.params.destripe, log=log)
+        data, header, ext = read_image(frame, "MASK")
+        result = subtract_background(data, ext["MASK"], gain=header["GAIN"], method=smk.params.method,
+                                     box_size=smk.params.box_size, filter_size=smk.params.filter_size,
+                                     sigma=smk.params.sigma, destripe_rows=smk.params.destripe)
+        log.info("%s: %s", frame_stem(frame), result.background.describe())
+        write_product(subtracted, result.subtracted, header)
+        write_product(sky, result.sky, header)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Rule write_catalog_regions: the catalogue's sources as a DS9 region file (a labelled circle per source)."""
+"""Rule write_catalog_regions: the catalog's sources as a DS9 region file (a labelled circle per source)."""
 
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ def main(smk, log):
             "image coordinates are 1-based (DS9): catalogue x, y plus 1",
         ],
     )
-    log.info("%d source regions of %d catalogue rows written to %s", len(regions), len(catalog),
+    log.info("%d source regions of %d catalog rows written to %s", len(regions), len(catalog),
              smk.output.regions)
 
 

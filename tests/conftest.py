@@ -19,7 +19,7 @@ def shared_data():
 
 def gaussian_star(shape, y0, x0, *, flux=1000.0, sigma=1.5):
     """A pixel-integrated circular Gaussian star (exact to the pixel, through error functions)."""
-    from stackphot.simulate import integrated_gaussian
+    from stars import integrated_gaussian
 
     return flux * np.outer(integrated_gaussian(shape[0], y0, sigma), integrated_gaussian(shape[1], x0, sigma))
 

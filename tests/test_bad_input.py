@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from stackphot.selection import read_selection
+from stackphot.register.select import read_selection
 from stackphot.simulate import simulate_frame_set, write_frame_set
 from workflow_helpers import run_snakemake
 
@@ -90,7 +90,7 @@ def failed_run(tmp_path_factory):
         shutil.copy(frame, numbered / f"{index:04d}.fits")
     checksums = {path: path.read_bytes() for path in root.rglob("*.fits")}
     datasets = [*CASES, "numbered"]
-    config = {"datasets": {name: {"path": str(root / name)} for name in datasets}, "batch_size": 3}
+    config = {"datasets": {name: {"path": str(root / name)} for name in datasets}, "run": {"batch_size": 3}}
     targets = [f"results/{case}/stack.fits" for case in CASES] + ["results/numbered/aligned_cube.fits"]
     result = run_snakemake(root / "work", config, "--keep-going", *targets, expect_success=False)
     return {"root": root, "result": result, "checksums": checksums}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from stackphot.combine import METHODS, PIXEL_FRAMES, CombineResult, block_rows, combine
+from stackphot.stack import METHODS, PIXEL_FRAMES, CombineResult, block_rows, combine
 
 TRUTH = 100.0
 

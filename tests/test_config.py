@@ -76,3 +76,23 @@ def test_the_sections_a_dataset_can_change_are_the_schema_s():
     dataset = schema["properties"]["datasets"]["additionalProperties"]["properties"]["settings"]
     assert tuple(dataset["propertyNames"]["enum"]) == SETTING_SECTIONS
     assert set(SETTING_SECTIONS) <= set(schema["properties"])
+
+
+def test_a_dataset_name_with_a_regex_character_resolves_only_its_own_files(tmp_path):
+    (tmp_path / "sim.yaml").write_text(yaml.safe_dump({"shape": [64, 64], "n_frames": 2}))
+    config = {"datasets": {"m13.v2": {"simulate": "sim.yaml"}}}
+    own = run_snakemake(tmp_path, config, "-n", "results/m13.v2/stack.fits")
+    assert "stack_frames" in own.stdout
+    # The '.' of the name is escaped in the wildcard constraint: another folder is not taken for the dataset.
+    other = run_snakemake(tmp_path, config, "-n", "results/m13xv2/stack.fits", expect_success=False)
+    message = other.stdout + other.stderr
+    assert other.returncode != 0 and "No rule to produce results/m13xv2/stack.fits" in message
+    assert "KeyError" not in message and "InputFunctionException" not in message
+
+
+def test_the_run_settings_are_a_section_of_their_own():
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    assert "run settings" in schema["properties"]["run"]["description"].lower()
+    assert set(schema["properties"]["run"]["properties"]) == {"batch_size"}
+    assert "batch_size" not in schema["properties"] and "memory_mb" not in schema["properties"]["stack"]["properties"]
+    assert default_config()["run"] == {"batch_size": "auto"}

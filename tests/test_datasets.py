@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from stackphot.datasets import DatasetError, resolve_datasets
+from stackphot.datasets import DatasetError, moved_keys, resolve_datasets
 from stackphot.io import FrameError
 
 
@@ -113,3 +113,15 @@ def test_a_dataset_s_own_settings_are_laid_over_the_config_s(frames_dir):
     config["datasets"]["ccd"]["settings"] = {"batch_size": 4}
     with pytest.raises(DatasetError, match="dataset 'ccd': its settings can change ingest, .*, not batch_size"):
         resolve_datasets(config)
+
+
+def test_run_settings_left_among_the_science_are_named_with_where_they_went():
+    config = {"batch_size": 4, "stack": {"method": "median", "memory_mb": 2048},
+              "datasets": {"plate": {"path": "p", "settings": {"stack": {"memory_mb": 512}}}, "ccd": {"path": "c"}}}
+    messages = moved_keys(config)
+    assert len(messages) == 3
+    assert "`run: batch_size`" in messages[0]
+    assert "--set-resources stack_frames:mem_mb=" in messages[1]
+    assert messages[2].startswith("dataset 'plate': `stack: memory_mb`")
+    assert moved_keys({"run": {"batch_size": 4}, "stack": {"method": "median"}, "datasets": {"a": {"path": "a"}}}) == []
+

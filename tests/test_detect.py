@@ -5,6 +5,7 @@ noise in that aperture, ``F_ap / sqrt(n_pix * rms**2 + F_ap / gain)`` (no Poisso
 Gaussian-noise images).
 """
 
+import dataclasses
 import time
 
 import numpy as np
@@ -18,11 +19,14 @@ from scipy.spatial import cKDTree
 from conftest import gaussian_star
 from stackphot.background import estimate_background
 from stackphot.detect import (
-    CATALOGUE_COLUMNS,
+    CATALOG_COLUMNS,
     DetectionPass,
     add_residual_sources,
+    add_sky_coordinates,
+    catalog_units,
     clean_outliers,
     cross_match,
+    detect_catalog,
     find_sources,
     gaussian_centroids,
     refine_centroids,
@@ -75,25 +79,25 @@ def gaussian_field():
     image = rng.normal(0.0, NOISE, shape)
     for yy, xx, f in zip(y, x, flux):
         image += gaussian_star(shape, yy, xx, flux=f, sigma=SIGMA)
-    catalogue = find_sources(image, passes=[MATCHED], rms=NOISE)
-    return image, x, y, snr, catalogue
+    catalog = find_sources(image, passes=[MATCHED], rms=NOISE)
+    return image, x, y, snr, catalog
 
 
 def test_one_dao_pass_finds_every_star_above_snr_10_and_nothing_else(gaussian_field):
-    image, x, y, snr, catalogue = gaussian_field
-    index, distance = cross_match(x, y, catalogue.x, catalogue.y, radius=1.5)
+    image, x, y, snr, catalog = gaussian_field
+    index, distance = cross_match(x, y, catalog.x, catalog.y, radius=1.5)
     found = index >= 0
     print(f"\nSNR > 10: {np.sum(snr > 10)} stars, found {np.sum(found & (snr > 10))}; lowest SNR found "
           f"{snr[found].min():.1f}, highest missed {snr[~found].max():.1f}")
     assert found[snr > 10].all()  # measured: every star down to SNR 6.2 found; highest missed 8.7
-    back, _ = cross_match(catalogue.x, catalogue.y, x, y, radius=1.5)
+    back, _ = cross_match(catalog.x, catalog.y, x, y, radius=1.5)
     assert (back >= 0).all()  # no detection without a star
-    assert np.bincount(index[found], minlength=len(catalogue)).max() == 1  # no star twice
-    assert list(catalogue.columns) == list(CATALOGUE_COLUMNS)
-    assert catalogue.id.tolist() == list(range(1, len(catalogue) + 1))
-    assert (np.diff(catalogue.flux) <= 0).all()
-    assert (catalogue["pass"] == 0).all() and (catalogue.found_by == "0").all()
-    assert (catalogue.fwhm == FWHM).all()
+    assert np.bincount(index[found], minlength=len(catalog)).max() == 1  # no star twice
+    assert list(catalog.columns) == list(CATALOG_COLUMNS)
+    assert catalog.id.tolist() == list(range(1, len(catalog) + 1))
+    assert (np.diff(catalog.flux) <= 0).all()
+    assert (catalog["pass"] == 0).all() and (catalog.found_by == "0").all()
+    assert (catalog.fwhm == FWHM).all()
     # DAO's own centroid, before any refinement: within 0.06 px for the brightest stars.
     bright = found & (snr > 100)
     assert distance[bright].max() < 0.08
@@ -111,8 +115,8 @@ def test_pure_noise_gives_no_detection_at_threshold_5():
     noise = np.random.default_rng(99).normal(0.0, NOISE, (512, 512))
     for detection_pass in (MATCHED, DetectionPass(fwhm=FWHM, threshold=5)):
         with pytest.warns(NoDetectionsWarning, match="no sources found"):
-            catalogue = find_sources(noise, passes=[detection_pass], rms=NOISE)
-        assert catalogue.empty and list(catalogue.columns) == list(CATALOGUE_COLUMNS)
+            catalog = find_sources(noise, passes=[detection_pass], rms=NOISE)
+        assert catalog.empty and list(catalog.columns) == list(CATALOG_COLUMNS)
     # The threshold is what protects: at 3 rms the same image gives 132 noise peaks (8 at 4 rms).
     assert len(find_sources(noise, passes=[DetectionPass(fwhm=FWHM, threshold=3, sigma_radius=2.5)], rms=NOISE)) > 50
 
@@ -134,11 +138,11 @@ CENTROID_TOLERANCE = {
 
 @pytest.mark.parametrize("method", sorted(CENTROID_TOLERANCE))
 def test_refined_centroids_reach_their_measured_accuracy(gaussian_field, method):
-    image, x, y, snr, catalogue = gaussian_field
-    index, _ = cross_match(x, y, catalogue.x, catalogue.y, radius=1.5)
+    image, x, y, snr, catalog = gaussian_field
+    index, _ = cross_match(x, y, catalog.x, catalog.y, radius=1.5)
     use = (index >= 0) & (snr > 10)
     start = time.perf_counter()
-    new_x, new_y = refine_centroids(image, catalogue.x, catalogue.y, method=method, box_size=11)
+    new_x, new_y = refine_centroids(image, catalog.x, catalog.y, method=method, box_size=11)
     seconds = time.perf_counter() - start
     error_x, error_y = new_x[index[use]] - x[use], new_y[index[use]] - y[use]
     error = np.hypot(error_x, error_y)
@@ -146,7 +150,7 @@ def test_refined_centroids_reach_their_measured_accuracy(gaussian_field, method)
     rms = np.sqrt(np.mean(np.concatenate([error_x / limit, error_y / limit]) ** 2))
     bright = snr[use] > 100
     print(f"\n{method}: SNR > 100 max error {error[bright].max():.3f} px; SNR > 10 rms error {rms:.2f} x the "
-          f"Cramer-Rao limit; median error {np.median(error):.3f} px; {len(catalogue)} stars in {seconds:.2f} s")
+          f"Cramer-Rao limit; median error {np.median(error):.3f} px; {len(catalog)} stars in {seconds:.2f} s")
     assert error[bright].max() < CENTROID_TOLERANCE[method]["bright"]
     assert rms < CENTROID_TOLERANCE[method]["rms"]
     if method in ("1dg", "2dg"):
@@ -174,14 +178,14 @@ def test_gaussian_centroids_find_the_fit_photutils_centroid_2dg_finds(gaussian_f
 
     from photutils.centroids import centroid_2dg, centroid_sources
 
-    image, _, _, _, catalogue = gaussian_field
+    image, _, _, _, catalog = gaussian_field
     edge_x, edge_y = np.array([0.3, 1.4, 254.8, 128.2, 254.6]), np.array([0.6, 100.3, 3.2, 255.0, 253.9])
     image = image + sum(gaussian_star(image.shape, yy, xx, flux=5e3, sigma=SIGMA) for xx, yy in zip(edge_x, edge_y))
     mask = np.zeros(image.shape, bool)
-    for row in catalogue.iloc[::7].itertuples():  # a pixel next to the core of every 7th star
+    for row in catalog.iloc[::7].itertuples():  # a pixel next to the core of every 7th star
         mask[int(round(row.y)), int(round(row.x)) + 1] = True
-    x = np.concatenate([catalogue.x, np.fmin(np.round(edge_x), 255)])
-    y = np.concatenate([catalogue.y, np.fmin(np.round(edge_y), 255)])
+    x = np.concatenate([catalog.x, np.fmin(np.round(edge_x), 255)])
+    y = np.concatenate([catalog.y, np.fmin(np.round(edge_y), 255)])
     ours = np.column_stack(gaussian_centroids(image, x, y, box_size=box_size, mask=mask))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -192,7 +196,7 @@ def test_gaussian_centroids_find_the_fit_photutils_centroid_2dg_finds(gaussian_f
     difference = np.hypot(*(ours - theirs).T)
     worst = np.argmax(difference)
     print(f"\nbox {box_size}: {len(x)} stars, difference median {np.median(difference):.1e} px, max "
-          f"{difference[worst]:.1e} px (star {worst}, flux {catalogue.flux.get(worst, 5e3):.0f}); edge stars "
+          f"{difference[worst]:.1e} px (star {worst}, flux {catalog.flux.get(worst, 5e3):.0f}); edge stars "
           f"{np.round(difference[-5:], 6)}")
     assert np.isfinite(ours).all()
     assert difference.max() < 1e-3
@@ -275,7 +279,7 @@ def test_two_passes_merge_into_one_entry_per_star(sharp_and_bloated):
     assert error[by_both].max() < 0.2
 
 
-def test_identical_passes_give_one_catalogue_found_by_both(gaussian_field):
+def test_identical_passes_give_one_catalog_found_by_both(gaussian_field):
     image, _, _, _, single = gaussian_field
     twice = find_sources(image, passes=[MATCHED, MATCHED], rms=NOISE)
     assert len(twice) == len(single)
@@ -328,13 +332,13 @@ def test_simulated_frame_completeness_and_false_detections():
 
     def run(detection_pass, *, clean):
         start = time.perf_counter()
-        catalogue = find_sources(data, passes=[detection_pass], rms=background.rms, clean=clean)
+        catalog = find_sources(data, passes=[detection_pass], rms=background.rms, clean=clean)
         seconds = time.perf_counter() - start
-        found = cross_match(x, y, catalogue.x, catalogue.y, radius=1.5)[0] >= 0
-        false = cross_match(catalogue.x, catalogue.y, x, y, radius=1.5)[0] < 0
-        on_defect = cross_match(catalogue.x, catalogue.y, defects_x, defects_y, radius=1.5)[0] >= 0
+        found = cross_match(x, y, catalog.x, catalog.y, radius=1.5)[0] >= 0
+        false = cross_match(catalog.x, catalog.y, x, y, radius=1.5)[0] < 0
+        on_defect = cross_match(catalog.x, catalog.y, defects_x, defects_y, radius=1.5)[0] >= 0
         result = {
-            "n": len(catalogue), "complete": found[target].mean(), "complete_isolated": found[isolated].mean(),
+            "n": len(catalog), "complete": found[target].mean(), "complete_isolated": found[isolated].mean(),
             "false": false.mean(), "false_on_defects": int((false & on_defect).sum()), "seconds": seconds,
         }
         print(f"  clean={clean} {detection_pass}: " + ", ".join(
@@ -411,10 +415,10 @@ def test_horsehead_two_passes_without_duplicates(shared_data):
 
 def test_empty_image_gives_an_empty_table_and_a_warning():
     with pytest.warns(NoDetectionsWarning, match="no sources found by 2 detection pass"):
-        catalogue = find_sources(np.zeros((64, 64)), passes=[MATCHED, {"fwhm": 8, "threshold": 5}], rms=1.0)
-    assert catalogue.empty
-    assert list(catalogue.columns) == list(CATALOGUE_COLUMNS)
-    assert catalogue["id"].dtype == np.int64 and catalogue["x"].dtype == np.float64
+        catalog = find_sources(np.zeros((64, 64)), passes=[MATCHED, {"fwhm": 8, "threshold": 5}], rms=1.0)
+    assert catalog.empty
+    assert list(catalog.columns) == list(CATALOG_COLUMNS)
+    assert catalog["id"].dtype == np.int64 and catalog["x"].dtype == np.float64
     with pytest.warns(NoDetectionsWarning):
         assert find_sources(np.full((32, 32), np.nan), passes=[MATCHED], rms=1.0).empty
 
@@ -425,10 +429,10 @@ def test_nan_pixels_are_masked_not_fatal():
     image[10:20, :] = np.nan  # a dead band
     image[60, 41] = np.nan  # a pixel of the star's core
     rms = np.where(np.isnan(image), np.nan, NOISE)
-    catalogue = find_sources(image, passes=[MATCHED, {"fwhm": 8, "threshold": 5, "finder": "iraf"}], rms=rms)
-    assert len(catalogue) == 1
-    assert np.isfinite(catalogue[["x", "y", "flux", "significance"]].to_numpy()).all()
-    new_x, new_y = refine_centroids(image, catalogue.x, catalogue.y, method="2dg")
+    catalog = find_sources(image, passes=[MATCHED, {"fwhm": 8, "threshold": 5, "finder": "iraf"}], rms=rms)
+    assert len(catalog) == 1
+    assert np.isfinite(catalog[["x", "y", "flux", "significance"]].to_numpy()).all()
+    new_x, new_y = refine_centroids(image, catalog.x, catalog.y, method="2dg")
     assert np.hypot(new_x[0] - 40.6, new_y[0] - 60.3) < 0.1
 
 
@@ -554,16 +558,73 @@ def test_cross_match_nearest_within_radius():
         cross_match([1.0, 2.0], [1.0], [1.0], [1.0], radius=1.0)
 
 
-def test_residual_pass_without_a_psf_keeps_the_catalogue(faint_companions, monkeypatch):
-    import stackphot.detect
+def test_residual_pass_without_a_psf_keeps_the_catalog(faint_companions, monkeypatch):
+    import stackphot.detect.residual
 
     def no_psf(*args, **kwargs):
         raise stackphot.detect.PSFFitError("no Moffat PSF fits the 1 brightest sources")
 
     image, _, passes = faint_companions
     first = find_sources(image, passes=passes, rms=NOISE)
-    monkeypatch.setattr(stackphot.detect, "fit_moffat_shape", no_psf)
+    monkeypatch.setattr(stackphot.detect.residual, "fit_moffat_shape", no_psf)
     with pytest.warns(UserWarning, match="no residual pass: no Moffat PSF fits"):
         kept, residual = add_residual_sources(image, first, passes=passes, rms=NOISE)
     pd.testing.assert_frame_equal(kept, first)
     np.testing.assert_array_equal(residual, image)
+
+
+def test_detect_catalog_finds_every_star_on_a_leftover_sky(faint_companions):
+    """The workflow's catalog: a tilted leftover sky removed, both passes and the residual pass, 2dg
+    centroids; every star and companion found once, nothing else, each where it is."""
+    image, stars, passes = faint_companions
+    rows, columns = np.indices(image.shape)
+    data = image + 20.0 + 0.05 * columns - 0.03 * rows
+    data[:, :3] = np.nan  # an uncovered strip
+    error = np.full(image.shape, NOISE)
+    error[100, 100] = np.nan  # takes the leftover sky's RMS
+    catalog = detect_catalog(data, error, passes=passes, box_size=32, residual_pass=True, centroid="2dg",
+                             centroid_box=5, centroid_max_shift=1.0)
+    assert list(catalog.columns[:3]) == ["id", "x", "y"] and {"x_detect", "y_detect"} <= set(catalog.columns)
+    assert catalog.id.tolist() == list(range(1, len(catalog) + 1)) and (catalog.flux > 0).all()
+    index, distance = cross_match(stars.x, stars.y, catalog.x, catalog.y, radius=1.5)
+    false = cross_match(catalog.x, catalog.y, stars.x, stars.y, radius=1.5)[0] < 0
+    finder = np.hypot(catalog.x_detect[index] - stars.x.to_numpy(), catalog.y_detect[index] - stars.y.to_numpy())
+    bright = np.arange(len(stars)) < len(stars) // 2
+    print(f"{len(catalog)} sources ({int(catalog.residual.sum())} from the residual pass), {int(false.sum())} "
+          f"false; centroid error median {np.median(distance):.3f} px (finder {np.median(finder):.3f}), "
+          f"bright stars max {distance[bright].max():.3f} px, companions max {distance[~bright].max():.3f} px")
+    assert (index >= 0).all() and not false.any() and len(catalog) == len(stars)
+    assert catalog.residual.sum() >= len(stars) // 4
+    assert distance[bright].max() < 0.05 and distance[~bright].max() < 0.5
+    assert np.median(distance[~bright]) < 0.2
+
+
+def test_detect_catalog_without_the_residual_pass_is_the_finders_catalog(faint_companions):
+    image, _, passes = faint_companions
+    catalog = detect_catalog(image, np.full(image.shape, NOISE), passes=[dataclasses.asdict(passes[0])],
+                             box_size=50)
+    assert not catalog.residual.any()
+    assert list(catalog.columns) == ["id", "x", "y", "x_detect", "y_detect", *CATALOG_COLUMNS[3:]]
+    # com centroids in the default 11 px box: within 0.2 px of the finder's on these isolated bright stars.
+    bright = catalog.flux > 1e4
+    assert bright.sum() >= 16
+    assert np.hypot(catalog.x - catalog.x_detect, catalog.y - catalog.y_detect)[bright].max() < 0.2
+
+
+def test_sky_coordinates_and_units_of_a_catalog():
+    from astropy.wcs import WCS
+
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.crval = [250.4235, 36.4613]
+    wcs.wcs.crpix = [51.0, 41.0]  # 1-based: the 0-based pixel (50, 40)
+    wcs.wcs.cdelt = [-0.5 / 3600, 0.5 / 3600]
+    catalog = pd.DataFrame({"id": [1, 2], "x": [50.0, 50.0], "y": [40.0, 60.0], "flux": [1.0, 2.0]})
+    with_sky = add_sky_coordinates(catalog, wcs)
+    assert list(with_sky.columns) == ["id", "x", "y", "flux", "ra", "dec"] and "ra" not in catalog
+    assert with_sky.ra[0] == pytest.approx(250.4235, abs=1e-12) and with_sky.dec[0] == pytest.approx(36.4613, abs=1e-12)
+    assert (with_sky.dec[1] - 36.4613) * 3600 == pytest.approx(10.0, rel=1e-6)  # 20 px of 0.5" north
+    assert list(add_sky_coordinates(catalog, None).columns) == list(catalog.columns)
+    assert "ra" not in add_sky_coordinates(catalog.iloc[:0], wcs)
+    assert catalog_units(with_sky.columns, "e-/s") == {"x": "pix", "y": "pix", "flux": "e-/s", "ra": "deg",
+                                                      "dec": "deg"}

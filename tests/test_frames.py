@@ -5,7 +5,8 @@ from astropy.io import fits
 
 from stackphot.frames import frames_table
 from stackphot.io import FrameError
-from stackphot.stackheader import stack_header
+from stackphot.geometry import Transform
+from stackphot.stack import stack_header
 
 
 def ingested(path, shape, **cards):
@@ -34,7 +35,9 @@ def test_stack_header_records_exposure_inputs_and_dates(monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     frames = pd.DataFrame({"frame": ["a", "b"], "file": ["a.fits", "b.fits"], "exptime": [5.0, 5.0],
                            "date_obs": ["2024-01-01T00:01:00", "2024-01-01T00:00:30"], "sha256": ["11", "22"]})
-    shifts = pd.DataFrame({"frame": ["a", "b"], "dy": [0.0, 1.5], "dx": [0.0, -2.25], "correlation": [1.0, 0.9]})
+    transforms = [Transform.translation(0.0, 0.0), Transform.translation(1.5, -2.25)]
+    shifts = pd.DataFrame([{"frame": frame, **transform.columns(), "correlation": correlation}
+                           for frame, transform, correlation in zip("ab", transforms, (1.0, 0.9))])
     reference = fits.Header({"OBJECT": "M13", "SHIFTX": 1.0, "BUNIT": "adu"})
     mean = stack_header(reference, frames, shifts, method="mean")
     assert mean["NCOMBINE"] == 2 and mean["TEXPTIME"] == 10.0 and mean["EXPTIME"] == 5.0

@@ -1,9 +1,16 @@
+import logging
+import runpy
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from stackphot.ingest import NONFINITE, SATURATED, error_map, ingest_frame, noise_model
-from stackphot.io import FrameError, RawFrame
+from conftest import ROOT
+from stackphot.ingest import NONFINITE, SATURATED, error_map, ingest_frame, ingest_product, noise_model
+from stackphot.io import FrameError, RawFrame, read_image
+from stackphot.provenance import sha256
 
 
 def raw(data, **cards):
@@ -59,21 +66,75 @@ def test_an_unreadable_noise_card_is_refused_by_name():
     assert ingest_frame(raw(np.arange(9.0).reshape(3, 3), GAIN="high", RDNOISE=1.0), gain=2.0).noise.gain == 2.0
 
 
+def test_ingest_product_carries_the_noise_model_the_raw_file_and_the_saturation():
+    frame = raw([[100.0, 65535.0], [np.nan, 4.0]], EGAIN=2.0, RDNOISE=10.0)
+    frame.path, frame.hdu_index = Path("/night/m13_001.fits"), 1
+    product, ingested = ingest_product(frame, raw_sha256="ab" * 32)
+    assert list(product.cards.items()) == [
+        ("GAIN", (2.0, "e-/ADU (header EGAIN)")),
+        ("RDNOISE", (10.0, "e- (header RDNOISE)")),
+        ("BUNIT", ("adu", "physical units of the data")),
+        ("ORIGFILE", ("m13_001.fits", "raw file")),
+        ("ORIGSHA", "ab" * 32),
+        ("SATURATE", (65535.0, "ADU")),
+    ]
+    assert product.history == ["stackphot ingest: m13_001.fits HDU 1, BZERO/BSCALE applied, float32"]
+    assert product.comments == [] and product.removed == ()
+    assert product.data is frame.data and list(product.extensions) == ["ERR", "MASK"]
+    # 100 ADU at 2 e-/ADU with 10 e- read noise: (200 + 100) e-^2 = 75 ADU^2; 4 ADU: (8 + 100) / 4 = 27 ADU^2.
+    np.testing.assert_allclose(product.extensions["ERR"], [[np.sqrt(75.0), np.sqrt((131070 + 100) / 4)],
+                                                           [np.nan, np.sqrt(27.0)]], rtol=1e-6)
+    assert product.extensions["MASK"].tolist() == [[0, SATURATED], [NONFINITE, 0]]
+    assert ingested.describe() == "shape (2, 2), gain 2.000 (header EGAIN), read noise 10.000 (header RDNOISE)"
+
+
+def test_an_assumed_noise_model_is_said_in_the_history_and_no_saturation_no_card():
+    frame = RawFrame(np.array([[100.0, 400.0]], np.float32), fits.Header(), "float.fits", 0, None)
+    with pytest.warns(UserWarning):
+        product, ingested = ingest_product(frame, raw_sha256="0" * 64)
+    assert product.cards["GAIN"] == (1.0, "e-/ADU (assumed)") and product.cards["RDNOISE"] == (0.0, "e- (assumed)")
+    assert "SATURATE" not in product.cards  # a float frame with no card has no known saturation
+    assert product.history == ["stackphot ingest: float.fits HDU 0, BZERO/BSCALE applied, float32",
+                               "error map assumes gain 1 and no read noise: sqrt(counts)"]
+    np.testing.assert_allclose(product.extensions["ERR"], [[10.0, 20.0]])
+    assert ingested.describe() == "shape (1, 2), gain 1.000 (assumed), read noise 0.000 (assumed)"
+
+
+def test_the_config_overrides_the_header_in_the_cards():
+    product, _ = ingest_product(raw([[1.0, 2.0]], GAIN=2.0, RDNOISE=5.0, SATURATE=60000), gain=1.5, read_noise=7.0,
+                                saturation=50000, raw_sha256="f" * 64)
+    assert product.cards["GAIN"] == (1.5, "e-/ADU (config)") and product.cards["RDNOISE"] == (7.0, "e- (config)")
+    assert product.cards["SATURATE"] == (50000.0, "ADU")
+
+
+def ingest_script(tmp_path, raw_path, **params):
+    """Run scripts/ingest_frames.py's main on one raw frame, as its rule would; the written frame's path."""
+    main = runpy.run_path(str(ROOT / "scripts/ingest_frames.py"))["main"]
+    output = tmp_path / "frame.fits"
+    smk = SimpleNamespace(input=SimpleNamespace(raw=[raw_path]), output=SimpleNamespace(frames=[output]),
+                          params=SimpleNamespace(**{"gain": None, "read_noise": None, "saturation": None, **params}))
+    main(smk, logging.getLogger("test"))
+    return output
+
+
 def test_ingest_keeps_a_frame_whose_header_has_an_illegal_card_and_says_which(tmp_path, caplog):
-    import logging
-
-    from stackphot.io import read_image
-    from stackphot.steps import ingest
-
     raw_path = tmp_path / "raw.fits"
     header = fits.Header([("GAIN", 2.0), ("RDNOISE", 8.0), ("EXPTIME2", 5.0), ("OBJECT", "M13")])
     fits.PrimaryHDU(np.arange(1000, 1064, dtype=np.uint16).reshape(8, 8), header).writeto(raw_path)
     raw_path.write_bytes(raw_path.read_bytes().replace(b"EXPTIME2", b"EXP TIME"))  # as a camera might write it
     before = raw_path.read_bytes()
-    with caplog.at_level(logging.WARNING):
-        ingest(raw_path, tmp_path / "frame.fits", gain=None, read_noise=None, saturation=None,
-               log=logging.getLogger("test"))
-    data, written, _ = read_image(tmp_path / "frame.fits")
+    with caplog.at_level(logging.INFO):
+        output = ingest_script(tmp_path, raw_path)
+    data, written, ext = read_image(output, "ERR", "MASK")
     assert written["OBJECT"] == "M13" and "EXP TIME" not in written and data[0, 0] == 1000
     assert f"{raw_path}: a header card left out, not valid FITS" in caplog.text and "EXP TIME" in caplog.text
+    assert f"{raw_path}: shape (8, 8), gain 2.000 (header GAIN), read noise 8.000 (header RDNOISE)" in caplog.text
     assert raw_path.read_bytes() == before
+    # The product's cards, in their order after the raw header's, and its HISTORY.
+    keys = [key for key in written if key not in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND")]
+    assert keys == ["GAIN", "RDNOISE", "OBJECT", "BUNIT", "ORIGFILE", "ORIGSHA", "SATURATE", "HISTORY"]
+    assert written["ORIGSHA"] == sha256(raw_path) and written["ORIGFILE"] == "raw.fits"
+    assert written["SATURATE"] == 65535.0 and written.comments["GAIN"] == "e-/ADU (header GAIN)"
+    assert list(written["HISTORY"]) == ["stackphot ingest: raw.fits HDU 0, BZERO/BSCALE applied, float32"]
+    np.testing.assert_allclose(ext["ERR"], np.sqrt(np.arange(1000, 1064).reshape(8, 8) / 2.0 + 16.0), rtol=1e-6)
+    assert not ext["MASK"].any()

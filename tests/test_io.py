@@ -188,6 +188,179 @@ def test_read_image_and_read_arrays_read_what_astropy_reads(tmp_path, rng):
     np.testing.assert_array_equal(ext["SCI"], data)
 
 
+def handmade(path, hdus):
+    """A FITS file of exactly these ``(cards, array)`` HDUs, cards as a camera or another program may write them."""
+    with open(path, "wb") as file:
+        for cards, array in hdus:
+            text = "".join(card.ljust(80) for card in [*cards, "END"])
+            data = b"" if array is None else np.asarray(array).astype(array.dtype.newbyteorder(">")).tobytes()
+            file.write((text + " " * (-len(text) % 2880)).encode("ascii") + data + bytes(-len(data) % 2880))
+    return path
+
+
+def structural(bitpix, shape, extension=None):
+    first = "XTENSION= 'IMAGE   '" if extension else "SIMPLE  =                    T"
+    cards = [first, f"BITPIX  = {bitpix:20d}", f"NAXIS   = {len(shape):20d}"]
+    cards += [f"NAXIS{axis}  = {n:20d}" for axis, n in enumerate(reversed(shape), start=1)]
+    return cards + (["PCOUNT  =                    0", "GCOUNT  =                    1",
+                     f"EXTNAME = '{extension}'"] if extension else ["EXTEND  =                    T"])
+
+
+def scaled_file(path):
+    counts = np.arange(-6, 6, dtype=np.int16).reshape(3, 4)
+    cube = np.arange(24, dtype=np.int16).reshape(2, 3, 4)
+    return handmade(path, [
+        (structural(16, (3, 4)) + ["BSCALE  =                  0.5", "BZERO   =                100.0",
+                                   "BLANK   =                   -6", "OBJECT  = 'M13 / blue'"], counts),
+        (structural(16, (3, 4), "RAW") + ["BZERO   =                32768"], counts),
+        (structural(16, (3, 4), "BLANKED") + ["BLANK   =                    5"], counts),
+        (structural(16, (2, 3, 4), "CUBE") + ["BSCALE  =                  2.0"], cube)])
+
+
+def lower_case_scaling_file(path):  # astropy reads 'bzero' as BZERO: the old reader returned the stored counts
+    counts = np.arange(12, dtype=np.int16).reshape(3, 4)
+    return handmade(path, [(structural(16, (3, 4)) + ["bzero   =                   10"], counts),
+                           (structural(16, (2, 3, 2), "CUBE") + ["bscale  =                    3"], counts)])
+
+
+def slash_file(path, rng):  # '/' inside quoted values, EXTNAME too: parsed exactly
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    return handmade(path, [(structural(-32, (3, 2)) + ["OBJECT  = 'M13 / blue' / target / name"], data[0]),
+                           (structural(-32, (2, 3, 2), "ERR / v2") + ["NOTE    = 'a/b' / c"], data)])
+
+
+def continued_file(path, rng):  # long strings on CONTINUE cards, an EXTNAME among them
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    note = fits.Card("NOTE", "it's a long note / " * 8).image
+    return handmade(path, [(structural(-32, (3, 2)) + [note[i:i + 80] for i in range(0, len(note), 80)], data[0]),
+                           (structural(-32, (2, 3, 2), "X" * 60 + "&") + ["CONTINUE  'CUBE' / name"], data)])
+
+
+def quoted_file(path, rng):  # a doubled quote inside a name
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    return handmade(path, [(structural(-32, (3, 2)), data[0]), (structural(-32, (2, 3, 2), "O''BRIEN"), data)])
+
+
+def hierarch_file(path, rng):
+    data = rng.normal(size=(3, 2)).astype(np.float32)
+    card = fits.Card("HIERARCH ESO DET CHIP NAME", "a / b").image
+    return handmade(path, [(structural(-32, (3, 2)) + [card], data), (structural(-32, (3, 2), "ERR"), 2 * data)])
+
+
+def free_format_file(path, rng):  # values where astropy finds them, not in the fixed columns: parsed exactly
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    return handmade(path, [(structural(-32, (3, 2)), data[0]),
+                           (["XTENSION= 'IMAGE'", "BITPIX  = -32", "NAXIS   = 3", "NAXIS1  = +2", "NAXIS2  = 3 / rows",
+                             "NAXIS3  = 2", "PCOUNT  = 0", "GCOUNT  = 1", "EXTNAME = 'FREE'"], data)])
+
+
+def misplaced_file(path, rng):  # a card whose '=' is not in column 9: astropy then sees no NAXIS, hence no data
+    data = rng.normal(size=(3, 2)).astype(np.float32)
+    return handmade(path, [(structural(-32, (3, 2)), data), (["XTENSION= 'IMAGE'", "BITPIX  = -32", "NAXIS = 2",
+                                                             "NAXIS1  = 2", "NAXIS2  = 3", "EXTNAME = 'ODD'"], data)])
+
+
+def compressed_file(path, rng):
+    data = rng.integers(0, 1000, (3, 4)).astype(np.int32)
+    fits.HDUList([fits.PrimaryHDU(), fits.CompImageHDU(data, name="SCI"),
+                  fits.CompImageHDU(np.stack([data, 2 * data]), name="CUBE")]).writeto(path)
+    return path
+
+
+def repeated_names_file(path, rng):  # astropy takes the first of two HDUs named alike; a primary EXTNAME names it
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    primary = fits.PrimaryHDU(data[0], fits.Header([("EXTNAME", "FIRST")]))
+    fits.HDUList([primary, fits.ImageHDU(data, name="CUBE", ver=1), fits.ImageHDU(2 * data, name="CUBE", ver=2),
+                  fits.BinTableHDU.from_columns([fits.Column(name="a", format="E", array=np.ones(2))])]).writeto(path)
+    return path
+
+
+def gzipped_file(path, rng):
+    data = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    with gzip.open(path, "wb") as handle:
+        fits.HDUList([fits.PrimaryHDU(data[0]), fits.ImageHDU(data, name="CUBE")]).writeto(handle)
+    return path
+
+
+def trailing_bytes_file(path, rng):  # a product with a block of zeros after its last HDU
+    data = rng.normal(size=(2, 3, 2)).astype(np.float32)
+    write_image(path, data[0], extensions=[("CUBE", data, None)])
+    with open(path, "ab") as file:
+        file.write(bytes(2880))
+    return path
+
+
+# name: (how it is made, the extensions read, whether astropy reads it)
+ODD_FILES = {
+    "scaled.fits": (lambda path, rng: scaled_file(path), ["RAW", "BLANKED", "CUBE"], True),
+    "lower.fits": (lambda path, rng: lower_case_scaling_file(path), ["CUBE"], True),
+    "slash.fits": (slash_file, ["ERR / V2", "err / v2 "], False),
+    "continued.fits": (continued_file, ["X" * 60 + "CUBE"], True),
+    "quoted.fits": (quoted_file, ["O'BRIEN"], True),
+    "hierarch.fits": (hierarch_file, ["ERR"], True),
+    "free.fits": (free_format_file, ["FREE"], False),
+    "misplaced.fits": (misplaced_file, ["ODD"], True),
+    "compressed.fits": (compressed_file, ["SCI", "CUBE"], True),
+    "repeated.fits": (repeated_names_file, ["FIRST", "CUBE"], True),
+    "gzipped.fits.gz": (gzipped_file, ["CUBE"], True),
+    "trailing.fits": (trailing_bytes_file, ["CUBE"], True),
+}
+
+
+def assert_same_array(ours, theirs):
+    if theirs is None:
+        assert ours is None
+        return
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("name", list(ODD_FILES))
+def test_files_the_fast_path_does_not_recognise_are_read_as_astropy_reads_them(tmp_path, rng, monkeypatch, name):
+    from stackphot.io import fits_read
+
+    make, extensions, by_astropy = ODD_FILES[name]
+    path = make(tmp_path / name, rng)
+    astropy_read, calls = fits_read._astropy_read, []
+    monkeypatch.setattr(fits_read, "_astropy_read", lambda *args, **kw: calls.append(args) or astropy_read(*args, **kw))
+    data, header, found = read_image(path, *extensions)
+    arrays = read_arrays(path, "PRIMARY", *extensions)
+    assert len(calls) == (2 if by_astropy else 0)
+    with fits.open(path) as hdul:
+        assert_same_array(data, hdul[0].data)
+        assert_same_array(arrays["PRIMARY"], hdul[0].data)
+        assert str(header) == str(hdul[0].header)
+        assert [tuple(card) for card in header.cards] == [tuple(card) for card in hdul[0].header.cards]
+        assert list(found) == extensions and list(arrays) == ["PRIMARY", *extensions]
+        for extension in extensions:
+            assert_same_array(found[extension], hdul[extension].data)
+            assert_same_array(arrays[extension], hdul[extension].data)
+            if np.ndim(hdul[extension].data) == 3:  # CubeRows: a product's bytes as stored, else astropy's section
+                with CubeRows(path, extension) as cube:
+                    assert cube.shape == hdul[extension].data.shape
+                    for rows in (slice(0, None), slice(1, 2), slice(2, 9), slice(1, 1)):
+                        block, expected = cube[:, rows, :], hdul[extension].section[:, rows, :]
+                        assert block.dtype.newbyteorder("=") == expected.dtype.newbyteorder("=")
+                        assert_same_array(block.astype(expected.dtype), expected)
+
+
+def test_products_are_read_without_astropy(tmp_path, rng, monkeypatch):
+    from stackphot.io import fits_read
+
+    data = rng.normal(size=(3, 4, 5)).astype(np.float32)
+    image = write_image(tmp_path / "image.fits", data[0], fits.Header({"OBJECT": "M13 / blue"}),
+                        extensions=[("ERR / v2", data[1], None)])
+    cube = write_cube(tmp_path / "cube.fits", [lambda p=p: p for p in data], extensions=[("ERR", [lambda: data[0]] * 3)])
+    monkeypatch.setattr(fits_read.fits, "open", None)  # the fast path alone
+    read_data, header, ext = read_image(image, "err / V2")
+    np.testing.assert_array_equal(read_data, data[0])
+    np.testing.assert_array_equal(ext["err / V2"], data[1])
+    assert header["OBJECT"] == "M13 / blue"
+    np.testing.assert_array_equal(read_arrays(cube, "PRIMARY")["PRIMARY"], data)
+    with CubeRows(cube, "ERR") as error:
+        np.testing.assert_array_equal(error[:, 1:3, :], np.stack([data[0]] * 3)[:, 1:3, :])
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda good: good[:-2880], "truncated: HDU 1 ends beyond the end of the file"),
     (lambda good: good[:400], "is not FITS or is truncated: no header END card"),
@@ -198,10 +371,8 @@ def test_read_image_names_the_file_of_a_damaged_product(tmp_path, damage, messag
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(FrameError, match=f"product.fits: {re.escape(message)}"):
         read_image(path, "ERR")
-    scaled = tmp_path / "scaled.fits"
-    fits.PrimaryHDU(np.arange(4, dtype=np.uint16).reshape(2, 2)).writeto(scaled)
-    with pytest.raises(FrameError, match="scaled.fits: HDU 0 is not an unscaled image"):
-        read_image(scaled)
+    with pytest.raises(FrameError, match=f"product.fits: {re.escape(message)}"):
+        read_arrays(path, "ERR")
 
 
 def raw_header(tmp_path, cards):
@@ -241,8 +412,10 @@ def test_cube_rows_reads_the_blocks_of_every_extension(tmp_path, rng):
 def test_cube_rows_names_the_file_of_a_bad_or_truncated_cube(tmp_path):
     image = tmp_path / "image.fits"
     fits.PrimaryHDU(np.zeros((5, 5), np.float32)).writeto(image)
-    with pytest.raises(FrameError, match="image.fits.*not an unscaled 3D float cube"):
+    with pytest.raises(FrameError, match=r"image.fits: extension 0 is not a 3D cube \(shape \(5, 5\)\)"):
         CubeRows(image)
+    with pytest.raises(FrameError, match="image.fits: has no ERR extension"):
+        CubeRows(image, "ERR")
     cube = tmp_path / "cube.fits"
     fits.PrimaryHDU(np.ones((3, 100, 100), np.float32)).writeto(cube)
     with open(cube, "r+b") as file:
@@ -253,7 +426,7 @@ def test_cube_rows_names_the_file_of_a_bad_or_truncated_cube(tmp_path):
 
 RSS_PROBE = """
 import re, sys
-from stackphot.combine import combine
+from stackphot.stack import combine
 from stackphot.io import CubeRows
 def peak_mib():  # VmHWM: the peak resident set, file pages included (what cluster memory limits count)
     return int(re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read())[1]) / 1024

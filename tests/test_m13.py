@@ -10,9 +10,9 @@ from astropy.io import fits
 from stackphot.background import estimate_background
 from stackphot.ingest import ingest_frame
 from stackphot.io import read_raw_frame
-from stackphot.quality import star_shift_network
+from star_matching import star_shift_network
 from stackphot.numerics import replace_outliers
-from stackphot.register import destripe
+from stackphot.register import subtract_line_medians
 from workflow_helpers import run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.shared]
@@ -61,7 +61,7 @@ def test_workflow_shifts_agree_with_matched_stars(m13_run):
     for path in sorted((data_root / "m13").glob("*.fits")):
         frame = ingest_frame(read_raw_frame(path))
         sky = estimate_background(frame.data, method="constant", mask=frame.mask > 0)
-        cleaned.append(replace_outliers(np.nan_to_num(destripe(frame.data - sky.map, mask=frame.mask > 0))))
+        cleaned.append(replace_outliers(np.nan_to_num(subtract_line_medians(frame.data - sky.map, mask=frame.mask > 0))))
     stars = star_shift_network(cleaned, fwhm=7.0)  # defocused rings of radius ~3 px
     difference = shifts[["dy", "dx"]].to_numpy() - stars[["dy", "dx"]].to_numpy()
     print("workflow shifts:\n", shifts[["frame", "dy", "dx", "correlation"]].round(3).to_string(index=False))

@@ -9,6 +9,7 @@ from astropy.wcs import WCS
 from photutils.aperture import ApertureStats, CircularAnnulus, CircularAperture, aperture_photometry
 
 from conftest import gaussian_star
+from flux_units import pixel_solid_angle_sr, surface_brightness_to_flux_density
 from stackphot.photometry import (
     CROWDED_SKY,
     EDGE,
@@ -19,10 +20,10 @@ from stackphot.photometry import (
     curve_of_growth,
     isolated_stars,
     measure_apertures,
+    measure_growth_curves,
     measure_sky_apertures,
-    pixel_solid_angle_sr,
     plot_curve_of_growth,
-    surface_brightness_to_flux_density,
+    sky_targets,
 )
 
 FWHM_OVER_2 = np.sqrt(2 * np.log(2))  # 1.1774: r50 of a circular Gaussian in units of sigma
@@ -126,7 +127,7 @@ def test_fluxes_and_errors_equal_a_direct_photutils_computation(rng):
 def test_annulus_sky_equals_photutils_aperture_stats(rng):
     """All annuli at once, as ApertureStats measures each: stars, NaN and masked pixels, annuli cut by the
     edges, and integer centres (whose pixels lie exactly on the circles)."""
-    from stackphot.photometry import MEDIAN_ERROR_FACTOR, _annulus_sky
+    from stackphot.photometry.annulus import MEDIAN_ERROR_FACTOR, annulus_sky
 
     data = rng.normal(100.0, 5.0, (120, 150))
     for xx, yy in rng.uniform(0, 150, (40, 2)):
@@ -137,7 +138,7 @@ def test_annulus_sky_equals_photutils_aperture_stats(rng):
     positions = np.vstack([rng.uniform(-5, 155, (60, 2)) * [1, 0.8], [[40.0, 40.0], [75.0, 20.0], [0.0, 0.0]]])
     annulus = CircularAnnulus(positions, 6.0, 11.0)
     invalid = mask | ~np.isfinite(data)
-    median, median_err, n_sky = _annulus_sky(data, annulus, invalid, 3.0)
+    median, median_err, n_sky = annulus_sky(data, annulus, invalid, 3.0)
     stats = ApertureStats(data, annulus, mask=invalid, sigma_clip=SigmaClip(sigma=3.0))
     np.testing.assert_array_equal(n_sky, stats.center_aper_area.value)
     np.testing.assert_allclose(median, stats.median, rtol=1e-12)
@@ -198,6 +199,41 @@ def test_aperture_correction_from_profiles_and_from_a_table(rng, tmp_path):
     assert aperture_correction(table, 3, 12) == pytest.approx(expected, rel=2e-3)
     path = plot_curve_of_growth(profiles, tmp_path / "cog.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_growth_curves_of_the_brightest_isolated_stars(rng):
+    """Gaussian stars (sigma 2) with Poisson and sky noise: the five brightest give the pixelated Gaussian's
+    r50 and aperture correction; a star with a NaN inside its largest aperture is left out, and named."""
+    sigma = 2.0
+    data, error, x, y, flux = star_field(rng, n_side=8, sigma=sigma)
+    brightest = np.argsort(-flux)
+    data[int(round(y[brightest[0]])), int(round(x[brightest[0]])) + 5] = np.nan
+    photometry = measure_apertures(data, x, y, radii=[4.0], annulus=(12.0, 18.0), error=error)
+    growth = measure_growth_curves(data, photometry, radius=4.0, total_radius=12.0, isolation_radius=18.0,
+                                   n_stars=6)
+    expected_ids = list(photometry.id[brightest[1:6]])
+    assert list(growth.table.id) == expected_ids
+    assert list(growth.left_out) == [photometry.id[brightest[0]]] and "no data" in next(iter(growth.left_out.values()))
+    assert list(growth.table.columns) == ["id", "x", "y", "r50", "ee_r4", "correction_r4_to_r12"]
+    np.testing.assert_array_equal(growth.table[["x", "y"]], photometry.set_index("id").loc[expected_ids, ["x", "y"]])
+    assert len(growth.curves) == 5 and growth.curves[0].radii[0] == 0.5 and growth.curves[0].radii[-1] == 12.0
+    r50 = FWHM_OVER_2 * effective_sigma(sigma)
+    expected = 1 / gaussian_fraction(4.0, effective_sigma(sigma))
+    print(f"r50 {growth.table.r50.median():.4f} (expected {r50:.4f}); correction {growth.correction:.4f} "
+          f"(expected {expected:.4f})")
+    np.testing.assert_allclose(growth.table.r50, r50, rtol=0.04)  # each star's noise
+    assert growth.table.r50.median() == pytest.approx(r50, rel=0.01)
+    np.testing.assert_allclose(growth.table.correction_r4_to_r12, 1 / growth.table.ee_r4, rtol=1e-12)
+    assert growth.correction == pytest.approx(expected, rel=0.01)
+    assert growth.correction == aperture_correction(growth.curves, 4.0, 12.0)
+
+
+def test_growth_curves_need_an_isolated_star():
+    photometry = pd.DataFrame({"id": [1], "x": [20.0], "y": [20.0], "flux": [1e3], "bkg": [0.0],
+                               "flags": [SATURATED]})
+    with pytest.raises(ValueError, match="no isolated, unflagged star"):
+        measure_growth_curves(np.zeros((40, 40)), photometry, radius=3, total_radius=6, isolation_radius=9,
+                              n_stars=5)
 
 
 def test_curve_of_growth_refuses_a_star_with_missing_pixels():
@@ -321,6 +357,21 @@ def test_sky_apertures_measure_what_pixel_apertures_measure(rng):
     assert single["flux"][0] == pytest.approx(pixel["flux"][0], rel=1e-5)
 
 
+def test_sky_targets_are_the_listed_ones_then_the_table_s_rows():
+    listed = [{"name": "M13", "lon": 250.4235, "lat": 36.4613}]
+    table = Table({"l": [10.0, 20.5], "b": [-1.0, 2.25]})
+    names, coords = sky_targets(listed, frame="icrs")
+    assert names == ["M13"] and coords.ra.deg[0] == 250.4235 and coords.dec.deg[0] == 36.4613
+    names, coords = sky_targets(listed[:0], frame="galactic", table=table, columns=("l", "b"),
+                                table_name="targets.csv")
+    assert names == ["targets.csv:0", "targets.csv:1"]
+    np.testing.assert_array_equal(coords.l.deg, [10.0, 20.5])
+    np.testing.assert_array_equal(coords.b.deg, [-1.0, 2.25])
+    assert coords.frame.name == "galactic"
+    with pytest.raises(ValueError, match=r"targets.csv: no column 'ra' \(columns: l, b\)"):
+        sky_targets([], frame="icrs", table=table, table_name="targets.csv")
+
+
 def test_surface_brightness_conversion():
     omega = (1.2 / 206264.806) ** 2
     assert surface_brightness_to_flux_density(1.0, 1.2) == pytest.approx(1e9 * omega)
@@ -330,11 +381,11 @@ def test_surface_brightness_conversion():
     assert pixel_solid_angle_sr(tan_wcs(1.2)) == pytest.approx(omega, rel=1e-6)
 
 
-def test_spitzer_aperture_fluxes_match_the_psf_catalogue(shared_data):
-    """4.8" apertures with a 7.2-12" annulus on IRAC 4.5 um against the catalogue's PSF-fit fluxes.
+def test_spitzer_aperture_fluxes_match_the_psf_catalog(shared_data):
+    """4.8" apertures with a 7.2-12" annulus on IRAC 4.5 um against the catalog's PSF-fit fluxes.
 
-    The raw aperture flux misses the PSF's wings: its median ratio to the catalogue is 0.949. The correction
-    comes from the image alone: curves of growth of its bright, flag-free catalogue stars, after subtracting
+    The raw aperture flux misses the PSF's wings: its median ratio to the catalog is 0.949. The correction
+    comes from the image alone: curves of growth of its bright, flag-free catalog stars, after subtracting
     each star's own annulus sky, from 4.8" (4 px) out to the annulus's inner radius, 7.2" (6 px), the largest
     radius that the local sky leaves to the star (1.049). A curve of growth out to the IRAC calibration
     radius of 12.2" (10 px, sky 12.2-24.4") was tried first and is not measurable here: the field holds a
@@ -344,8 +395,8 @@ def test_spitzer_aperture_fluxes_match_the_psf_catalogue(shared_data):
     with fits.open(shared_data / "spitzer" / "spitzer_example_image.fits") as hdul:
         data = hdul[0].data.astype(float)
         wcs = WCS(hdul[0].header)
-    catalogue = Table.read(shared_data / "spitzer" / "spitzer_example_catalog.xml", format="votable")
-    coords = SkyCoord(catalogue["l"], catalogue["b"], frame="galactic", unit="deg")
+    catalog = Table.read(shared_data / "spitzer" / "spitzer_example_catalog.xml", format="votable")
+    coords = SkyCoord(catalog["l"], catalog["b"], frame="galactic", unit="deg")
     table = measure_sky_apertures(data, wcs, coords, radius_arcsec=4.8, annulus_arcsec=(7.2, 12.0))
     assert list(table.columns[:2]) == ["l", "b"]
     scale = np.sqrt(pixel_solid_angle_sr(wcs)) * 206264.806
@@ -353,7 +404,7 @@ def test_spitzer_aperture_fluxes_match_the_psf_catalogue(shared_data):
     measured = surface_brightness_to_flux_density(table["flux"], scale)
 
     radius, total = 4.8 / scale, 7.2 / scale
-    # Flags out to the total radius: no edge, no NaN, no catalogue neighbour within 12".
+    # Flags out to the total radius: no edge, no NaN, no catalog neighbour within 12".
     growth = measure_apertures(data, table["x"], table["y"], radii=[radius, total], annulus=(total, 12.0 / scale))
     clean = growth["flags"] == 0
     bright = clean & (table["flux"] > table["flux"][clean].median())
@@ -362,7 +413,7 @@ def test_spitzer_aperture_fluxes_match_the_psf_catalogue(shared_data):
     correction = aperture_correction(profiles, radius, total)
     assert correction == pytest.approx(aperture_correction(growth[bright], radius, total), rel=1e-6)
 
-    ratio = np.asarray(measured * correction / np.asarray(catalogue["f4_5"]))
+    ratio = np.asarray(measured * correction / np.asarray(catalog["f4_5"]))
     ratio = ratio[np.isfinite(ratio)]
     median = np.median(ratio)
     scatter = 1.4826 * np.median(np.abs(ratio - median))

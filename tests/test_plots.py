@@ -6,26 +6,26 @@ import pytest
 from PIL import Image
 
 from conftest import gaussian_star
-from stackphot.plots import (
+from stackphot.geometry import Transform
+from stackphot.report.background_plot import background_figure, choose_frames
+from stackphot.report.display import (
     ZSCALE_BRIGHTNESS,
     asinh_softening,
     asinh_stretch,
-    background_figure,
-    choose_frames,
-    circles,
     display_limits,
     display_stretch,
-    frame_quality_html,
-    frame_quality_table,
-    pick_showcase_source,
+    percentile_limits,
     save_figure,
-    shifts_figure,
-    stack_figure,
 )
+from stackphot.report.frame_table import frame_quality_html, frame_quality_table, sky_statistics
+from stackphot.report.shifts_plot import shifts_figure
+from stackphot.report.stack_plot import circles, pick_showcase_source, stack_figure
 
-SHIFTS = pd.DataFrame({"frame": ["f1", "f2", "f3"], "dy": [0.0, -6.23, 1.5], "dx": [0.0, -13.54, 2.25],
-                       "correlation": [1.0, 0.9955, 0.42], "xcorr_error": [0.0, 0.054, 0.3],
-                       "overlap": [1.0, 0.984, 0.99]})
+SHIFTS = pd.DataFrame([{"frame": frame, **Transform.translation(dy, dx).columns(), "correlation": correlation,
+                        "xcorr_error": error, "overlap": overlap}
+                       for frame, dy, dx, correlation, error, overlap in [("f1", 0.0, 0.0, 1.0, 0.0, 1.0),
+                                                                         ("f2", -6.23, -13.54, 0.9955, 0.054, 0.984),
+                                                                         ("f3", 1.5, 2.25, 0.42, 0.3, 0.99)]])
 
 
 def centre(path):
@@ -70,6 +70,25 @@ def test_asinh_stretch_maps_black_to_0_and_white_to_1():
     assert np.all(np.diff(stretched[:6]) >= 0)
     with pytest.raises(ValueError):
         asinh_stretch(values, black=1.0, white=1.0, softening=0.1)
+
+
+def test_asinh_stretch_is_the_formula_to_the_last_bit(star_field):
+    # astropy's ManualInterval and AsinhStretch on float64, as the hand-written formula was: the same PNGs
+    data = star_field[0].astype(">f4")
+    black, white, softening = 90.0, 4000.0, 0.013
+    fraction = np.clip((np.asarray(data, dtype=float) - black) / (white - black), 0.0, 1.0)
+    expected = np.arcsinh(fraction / softening) / np.arcsinh(1.0 / softening)
+    np.testing.assert_array_equal(asinh_stretch(data, black=black, white=white, softening=softening), expected)
+    with pytest.raises(ValueError, match="softening"):
+        asinh_stretch(data, black=black, white=white, softening=0.0)
+
+
+def test_percentile_limits_of_finite_pixels():
+    image = np.append(np.arange(101.0), [np.nan, np.inf])
+    assert percentile_limits(image) == (1.0, 99.0)
+    assert percentile_limits(image, 10, 90) == (10.0, 90.0)
+    assert percentile_limits(np.full(5, 7.0)) == (6.5, 7.5)  # a flat map still has a range
+    assert percentile_limits(np.full(5, np.nan)) == (0.0, 1.0)
 
 
 def test_softening_puts_a_value_at_the_wanted_grey():
@@ -190,7 +209,7 @@ def test_frame_quality_table_joins_frames_sky_and_shifts():
     table = frame_quality_table(frames, SHIFTS.iloc[::-1], sky, reference="f2")
     assert list(table.frame) == ["f1", "f2", "f3"]  # the order of frames.csv
     assert list(table.columns) == ["frame", "reference", "date_obs", "exptime", "sky_level", "sky_rms", "dy", "dx",
-                                   "correlation", "xcorr_error", "overlap"]
+                                   "rotation", "scale", "correlation", "xcorr_error", "overlap"]  # not the matrix
     assert list(table.reference) == [False, True, False]
     assert list(table.sky_level) == [600.0, 610.0, 630.0]
     assert table.set_index("frame").loc["f2", "dx"] == -13.54
@@ -206,3 +225,18 @@ def test_frame_quality_html_is_a_standalone_table():
     assert page.count("<tr") == 4 and page.count('class="reference"') == 1
     assert "m13 &lt;test&gt;" in page and "notes &amp; more" in page
     assert "<td>-13.540</td>" in page and "<td>0.9955</td>" in page
+
+
+def test_sky_statistics_from_the_cards_else_from_the_maps(tmp_path):
+    from astropy.io import fits
+
+    from stackphot.io import write_image
+
+    sky, rms = np.full((4, 5), 600.0, np.float32), np.full((4, 5), 20.0, np.float32)
+    sky[0, 0] = np.nan
+    carded = write_image(tmp_path / "a.sky.fits", sky, fits.Header({"SKYLEVEL": 601.5, "SKYRMS": 19.5}),
+                         extensions=[("RMS", rms, None)])
+    assert sky_statistics(carded) == {"frame": "a", "sky_level": 601.5, "sky_rms": 19.5}
+    mapped = write_image(tmp_path / "b.sky.fits", sky, extensions=[("RMS", rms, None)])
+    assert sky_statistics(mapped) == {"frame": "b", "sky_level": 600.0, "sky_rms": 20.0}
+    assert sky_statistics(write_image(tmp_path / "c.sky.fits", sky))["sky_rms"] is None

@@ -1,4 +1,4 @@
-"""Tests of stackphot.psf: Moffat PSF photometry of every source at once, against the truth and photutils."""
+"""Tests of stackphot.detect.psf: Moffat PSF photometry of every source at once, against the truth and photutils."""
 
 import math
 import warnings
@@ -9,7 +9,8 @@ from astropy.table import Table
 from astropy.utils.exceptions import AstropyUserWarning
 from photutils.psf import MoffatPSF, PSFPhotometry, SourceGrouper
 
-from stackphot.psf import MoffatShape, PSFFitError, fit_moffat_shape, fit_psf_photometry, render_moffat
+from stackphot.detect.psf import MoffatShape, PSFFitError, fit_moffat_shape, fit_psf_photometry
+from stars import render_moffat
 
 NOISE, FWHM, BETA = 10.0, 3.5, 3.0
 ALPHA = FWHM / (2.0 * math.sqrt(2.0 ** (1.0 / BETA) - 1.0))

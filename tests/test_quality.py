@@ -5,9 +5,10 @@ import pytest
 from stackphot.background import estimate_background
 from stackphot.ingest import ingest_frame
 from stackphot.io import RawFrame
-from stackphot.quality import shift_errors, star_shift_network, star_shifts, vote_offset
+from stackphot.register.assess import shift_errors
+from star_matching import star_shift_network, star_shifts, vote_offset
 from stackphot.numerics import replace_outliers
-from stackphot.register import destripe
+from stackphot.register import subtract_line_medians
 from stackphot.simulate import simulate_frame_set
 
 
@@ -37,14 +38,14 @@ def faint_frames():
     for data, header in zip(frame_set.frames, frame_set.headers):
         frame = ingest_frame(RawFrame(data.astype(np.float32), header, "sim.fits", 0, 65535.0))
         sky = estimate_background(frame.data, mask=frame.mask > 0)
-        cleaned.append(replace_outliers(np.nan_to_num(destripe(frame.data - sky.map, mask=frame.mask > 0))))
+        cleaned.append(replace_outliers(np.nan_to_num(subtract_line_medians(frame.data - sky.map, mask=frame.mask > 0))))
     return frame_set, cleaned
 
 
 def test_star_shifts_recover_the_truth_without_correlation(faint_frames):
     frame_set, cleaned = faint_frames
     shifts = star_shifts(cleaned, fwhm=3.5, max_shift=40)
-    error = shifts[["dy", "dx"]].to_numpy() - frame_set.shifts[["dy", "dx"]].to_numpy()
+    error = shifts[["dy", "dx"]].to_numpy() - frame_set.transforms[["dy", "dx"]].to_numpy()
     assert np.abs(error).max() < 0.1
     assert (shifts.n_stars[1:] > 20).all()
 
@@ -52,6 +53,6 @@ def test_star_shifts_recover_the_truth_without_correlation(faint_frames):
 def test_star_network_agrees_with_the_truth(faint_frames):
     frame_set, cleaned = faint_frames
     network = star_shift_network(cleaned, fwhm=3.5, max_shift=40)
-    error = network[["dy", "dx"]].to_numpy() - frame_set.shifts[["dy", "dx"]].to_numpy()
+    error = network[["dy", "dx"]].to_numpy() - frame_set.transforms[["dy", "dx"]].to_numpy()
     assert np.abs(error).max() < 0.1
     assert network.residual_dy.iloc[0] < 0.1

@@ -7,6 +7,7 @@ import pytest
 from astropy.io import fits
 
 from conftest import SHARED_DATA
+from flux_units import surface_brightness_to_flux_density
 from workflow_helpers import run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.shared]
@@ -27,7 +28,7 @@ SETTINGS = {
         "background": {"method": "constant"},
         "detect": {"passes": [{"finder": "dao", "fwhm": 3.0, "threshold": 5.0}], "clean": False},
     },
-    # Sky apertures on the catalogue's targets.
+    # Sky apertures on the catalog's targets.
     "spitzer": {
         "detect": {"passes": [{"finder": "dao", "fwhm": 2.0, "threshold": 5.0}], "clean": False},
         "photometry": {"radii": [4.0], "annulus": [6.0, 10.0],
@@ -141,8 +142,7 @@ def test_spitzer_sky_apertures_match_the_psf_fluxes(real_run):
     # The aperture correction from 4.8" (4 px) to 7.2" (6 px, where the local sky begins), from the curve
     # of growth of the image's own bright isolated stars.
     correction = pd.read_csv(results / "curve_of_growth.csv")["correction_r4_to_r6"].median()
-    pixel_sr = (1.2 / 206264.806) ** 2
-    mjy = measured.flux.to_numpy() * correction * pixel_sr * 1e9  # MJy/sr summed over pixels -> mJy
+    mjy = surface_brightness_to_flux_density(measured.flux.to_numpy() * correction, 1.2)  # 1.2" pixels
     ratio = mjy / np.asarray(reference["f4_5"], dtype=float)
     ratio = ratio[np.isfinite(ratio)]
     median = np.median(ratio)

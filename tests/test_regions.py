@@ -61,7 +61,7 @@ def test_catalog_regions_parse_with_positions_plus_one(tmp_path, rng):
     x, y = rng.uniform(0, 500, 40), rng.uniform(0, 300, 40)
     ids = np.arange(101, 141)
     path = write_regions(tmp_path / "catalog.reg", source_regions(x, y, radius=3.5, ids=ids),
-                         comments=["sources of a test catalogue"])
+                         comments=["sources of a test catalog"])
     header, globals_, system, regions = parse_ds9(path.read_text())
     assert system == "image"
     assert globals_["color"] == "green" and globals_["include"] == "1"

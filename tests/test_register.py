@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-from astropy.io import fits
 
 from conftest import gaussian_star
 from stackphot.background import estimate_background
@@ -9,7 +8,7 @@ from stackphot.io import RawFrame
 from stackphot.register import (
     RegistrationError,
     crop_region,
-    destripe,
+    subtract_line_medians,
     measure_shift,
     prepare_for_registration,
     spectrum,
@@ -38,7 +37,7 @@ def test_raw_cross_correlation_locks_onto_the_detector(frame_set):
     from skimage.registration import phase_cross_correlation
 
     reference = frame_set.frames[0].astype(np.float32)
-    true = frame_set.shifts.iloc[1:][["dy", "dx"]].to_numpy()
+    true = frame_set.transforms.iloc[1:][["dy", "dx"]].to_numpy()
     naive = np.array([phase_cross_correlation(reference, f.astype(np.float32), upsample_factor=10)[0]
                       for f in frame_set.frames[1:]])
     assert np.all(np.abs(naive) < 0.5)
@@ -50,7 +49,7 @@ def test_shifts_recovered_to_a_few_hundredths_of_a_pixel(frame_set):
     reference_spectrum = spectrum(prepared[0])
     measured = np.array([[s.dy, s.dx] for s in
                          (measure_shift(prepared[0], p, reference_spectrum=reference_spectrum) for p in prepared)])
-    error = measured - frame_set.shifts[["dy", "dx"]].to_numpy()
+    error = measured - frame_set.transforms[["dy", "dx"]].to_numpy()
     rms = np.sqrt((error**2).sum(axis=1).mean())
     print(f"shift error RMS {rms:.4f} px over {len(error)} frames; worst {np.abs(error).max():.4f}")
     assert rms < 0.05  # the acceptance bound; the aim is 0.02
@@ -80,11 +79,11 @@ def test_crop_uses_the_same_detector_region():
         crop_region(shape, [0, 200, 0, 10])
 
 
-def test_destripe_removes_row_and_column_offsets(rng):
+def test_subtract_line_medians_removes_row_and_column_offsets(rng):
     rows = rng.normal(0, 5, (50, 1))
     cols = rng.normal(0, 5, (1, 60))
     noise = rng.normal(0, 1, (50, 60))
-    cleaned = destripe(noise + rows + cols)
+    cleaned = subtract_line_medians(noise + rows + cols)
     assert np.std(cleaned) == pytest.approx(np.std(noise), rel=0.1)
 
 
@@ -98,7 +97,7 @@ def test_a_frame_with_nothing_to_correlate_is_refused():
 
 @pytest.mark.parametrize("crop", [None, [40, 300, 60, 480]])
 def test_prepare_frame_gives_the_registration_image_bit_for_bit_with_the_stars(frame_set, crop):
-    from stackphot.steps import prepare_frame
+    from stackphot.register import prepare_frame
 
     frame = ingest_frame(RawFrame(frame_set.frames[1].astype(np.float32), frame_set.headers[1], "sim.fits", 0, 65535.0))
     data = frame.data - estimate_background(frame.data, method="mesh", mask=frame.mask > 0).map

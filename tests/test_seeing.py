@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 from astropy.stats import mad_std
 
-from stackphot.register import clean_for_registration, smooth
-from stackphot.seeing import star_figures
+from stackphot.register import clean_for_registration, smooth, star_figures
 from stackphot.simulate import simulate_frame_set
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stackphot.selection import FrameSelectionError, check_selection, judge_frames
+from stackphot.register.select import FrameSelectionError, check_selection, judge_frames
 
 QUALITY = pd.DataFrame({
     "frame": ["a", "b", "c", "d", "e"],
@@ -48,7 +48,7 @@ def test_the_run_stops_on_fail_or_with_too_few_frames():
 
 def test_the_selection_file_reads_back_with_bools_and_empty_reasons(tmp_path):
     from stackphot.io import write_table
-    from stackphot.selection import read_selection
+    from stackphot.register.select import read_selection
 
     judged = judge_frames(QUALITY, reference="a", min_correlation=0.3, min_overlap=0.5)
     write_table(tmp_path / "frame_selection.csv", judged)

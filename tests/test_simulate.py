@@ -12,6 +12,7 @@ from photutils.centroids import centroid_com
 from scipy import integrate
 
 from stackphot import simulate
+from stackphot.geometry import COLUMNS
 from stackphot.numerics import moffat_alpha
 from stackphot.simulate import SimulationConfig, frame_name, simulate_frame_set, write_frame_set
 
@@ -49,7 +50,7 @@ def test_same_seed_same_frames_and_other_seed_differs():
     for a, b in zip(first.frames, again.frames):
         np.testing.assert_array_equal(a, b)
     pd.testing.assert_frame_equal(first.stars, again.stars)
-    pd.testing.assert_frame_equal(first.shifts, again.shifts)
+    pd.testing.assert_frame_equal(first.transforms, again.transforms)
     assert not np.array_equal(first.frames[0], other.frames[0])
     assert not np.allclose(first.stars.x.head(10), other.stars.x.head(10))
 
@@ -60,7 +61,7 @@ def test_first_frames_do_not_depend_on_n_frames():
     for a, b in zip(short.frames, long.frames):
         np.testing.assert_array_equal(a, b)
     pd.testing.assert_frame_equal(short.stars, long.stars)
-    pd.testing.assert_frame_equal(short.shifts, long.shifts.head(2))
+    pd.testing.assert_frame_equal(short.transforms, long.transforms.head(2))
     assert short.fwhm == long.fwhm[:2]
     first_two = long.cosmic_rays[long.cosmic_rays.frame.isin(["frame_001", "frame_002"])]
     pd.testing.assert_frame_equal(short.cosmic_rays, first_two)
@@ -70,8 +71,9 @@ def test_frames_shifts_and_headers():
     frame_set = simulate_frame_set(n_frames=4, **SMALL)
     assert [f.dtype for f in frame_set.frames] == [np.uint16] * 4
     assert [f.shape for f in frame_set.frames] == [(128, 160)] * 4
-    shifts = frame_set.shifts
-    assert list(shifts.columns) == ["frame", "dy", "dx"]
+    shifts = frame_set.transforms
+    assert list(shifts.columns) == ["frame", *COLUMNS]
+    assert (shifts.rotation == 0).all() and (shifts.scale == 1).all()  # the frames only move
     assert list(shifts.frame) == [frame_name(i) for i in range(4)]
     assert list(shifts.frame) == ["frame_001", "frame_002", "frame_003", "frame_004"]
     assert (shifts.dy[0], shifts.dx[0]) == (0.0, 0.0)
@@ -101,7 +103,7 @@ def test_each_frame_wcs_follows_its_offset_so_a_star_keeps_its_sky_position():
     np.testing.assert_allclose(centre, (250.42, 36.46), atol=1e-9)
     scale = np.sqrt(abs(np.linalg.det(reference.pixel_scale_matrix))) * 3600
     assert scale == pytest.approx(1.2)
-    for header, (_, dy, dx) in zip(frame_set.headers[1:], frame_set.shifts.iloc[1:].itertuples(index=False)):
+    for header, (dy, dx) in zip(frame_set.headers[1:], frame_set.transforms.iloc[1:][["dy", "dx"]].to_numpy()):
         # The star at (y, x) on the reference is at (y - dy, x - dx) on this frame.
         frame_ra, frame_dec = WCS(header).pixel_to_world_values(star.x - dx, star.y - dy)
         assert abs(frame_ra - ra) * np.cos(np.radians(dec)) * 3600 < 1e-6
@@ -114,7 +116,7 @@ def test_isolated_star_centroid_and_flux_match_truth(seed):
     frame_set, stars = isolated_bright_stars(seed)
     half = 20
     measured = 0
-    for frame, (_, dy, dx) in zip(frame_set.frames, frame_set.shifts.itertuples(index=False)):
+    for frame, (dy, dx) in zip(frame_set.frames, frame_set.transforms[["dy", "dx"]].to_numpy()):
         image = frame.astype(float) - frame_set.config.bias
         for star in stars.itertuples():
             y, x = star.y - dy, star.x - dx
@@ -134,7 +136,7 @@ def test_pixels_hold_the_integral_of_the_moffat_psf():
     frame_set, stars = isolated_bright_stars(0)
     star = stars.iloc[0]
     for index in (0, 3):
-        _, dy, dx = frame_set.shifts.iloc[index]
+        dy, dx = frame_set.transforms.iloc[index][["dy", "dx"]]
         y, x = star.y - dy, star.x - dx
         alpha = moffat_alpha(frame_set.fwhm[index], 3.0)
         peak = star.flux * 2.0 / (math.pi * alpha**2)
@@ -251,9 +253,9 @@ def test_write_frame_set_round_trip_and_byte_identical(tmp_path):
 
     shifts = pd.read_csv(tmp_path / "a" / "truth_shifts.csv")
     stars = pd.read_csv(tmp_path / "a" / "truth_stars.csv")
-    assert list(shifts.columns) == ["frame", "dy", "dx"] and len(shifts) == 3
+    assert list(shifts.columns) == ["frame", *COLUMNS] and len(shifts) == 3
     assert list(stars.columns) == ["id", "x", "y", "flux"] and len(stars) == len(frame_set.stars)
-    np.testing.assert_array_equal(shifts[["dy", "dx"]], frame_set.shifts[["dy", "dx"]])
+    np.testing.assert_array_equal(shifts[["dy", "dx"]], frame_set.transforms[["dy", "dx"]])
     np.testing.assert_allclose(stars[["x", "y", "flux"]], frame_set.stars[["x", "y", "flux"]], rtol=0, atol=5e-7)
 
     again = write_frame_set(simulate_frame_set(n_frames=3, **SMALL), tmp_path / "b")

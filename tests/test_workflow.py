@@ -6,7 +6,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from stackphot.combine import combine
+from stackphot.stack import combine
 from stackphot.io import CubeRows
 from stackphot.simulate import SimulationConfig, simulate_frame_set
 from workflow_helpers import run_snakemake, snakemake_command
@@ -70,7 +70,7 @@ def test_killed_while_stacking_then_rerun_on_1_core_in_batches_gives_the_same_by
     import time
 
     (tmp_path / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
-    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "batch_size": 3}
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "run": {"batch_size": 3}}
     command, env = snakemake_command(tmp_path, config, "--cores", "1")
     started = tmp_path / "logs/tiny/stack_frames.log"
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -122,7 +122,7 @@ def test_frame_quality_gives_each_frame_its_stars_and_fwhm(run):
 
 
 def test_uncovered_pixels_are_nan_and_counted(run):
-    truth = run["truth"].shifts
+    truth = run["truth"].transforms
     with fits.open(run["results"] / "aligned_cube.fits") as cube, fits.open(run["results"] / "stack.fits") as stack:
         data = cube[0].data
         assert data.shape == (5, 300, 360)
@@ -174,7 +174,7 @@ def test_stacking_keeps_stars_sharp(run):
     assert len(positions) >= 10
     stack_fwhm = median_fwhm(run["sigma_clip"], positions)
     single = []
-    for frame, (dy, dx) in zip(truth.shifts.frame, truth.shifts[["dy", "dx"]].to_numpy()):
+    for frame, (dy, dx) in zip(truth.transforms.frame, truth.transforms[["dy", "dx"]].to_numpy()):
         data = fits.getdata(run["results"] / "background" / f"{frame}.sub.fits")
         single.append(median_fwhm(data, positions - [dx, dy]))  # the stars where this frame saw them
     print(f"FWHM: stack {stack_fwhm:.3f} px, single frames {np.round(single, 3)} (truth {np.round(truth.fwhm, 3)})")
@@ -183,7 +183,7 @@ def test_stacking_keeps_stars_sharp(run):
 
 def test_sigma_clip_removes_the_cosmic_rays_that_sum_keeps(run):
     truth = run["truth"]
-    rays = truth.cosmic_rays.merge(truth.shifts, on="frame")
+    rays = truth.cosmic_rays.merge(truth.transforms, on="frame")
     ny, nx = SIMULATION["shape"]
     y = np.round(rays.y + rays.dy).astype(int)
     x = np.round(rays.x + rays.dx).astype(int)
@@ -206,7 +206,7 @@ def test_sigma_clip_removes_the_cosmic_rays_that_sum_keeps(run):
 
 
 def test_the_stack_wcs_gives_each_star_the_sky_position_every_frame_gives_it(run):
-    """Sky positions from the catalogue (stack WCS at the found centroid) against the truth: a star's true pixel
+    """Sky positions from the catalog (stack WCS at the found centroid) against the truth: a star's true pixel
     position on frame_004, through frame_004's own WCS. Each simulated frame's WCS follows its offset."""
     from astropy.wcs import WCS
 
@@ -218,7 +218,7 @@ def test_the_stack_wcs_gives_each_star_the_sky_position_every_frame_gives_it(run
     index, _ = cross_match(stars.x, stars.y, catalog.x, catalog.y, radius=1.0)
     found = catalog.iloc[index[index >= 0]]
     stars = stars[index >= 0]
-    _, dy, dx = truth.shifts.iloc[3]
+    dy, dx = truth.transforms.iloc[3][["dy", "dx"]]
     frame = WCS(truth.headers[3])
     true_ra, true_dec = frame.pixel_to_world_values(stars.x - dx, stars.y - dy)
     offset = np.hypot((found.ra.to_numpy() - true_ra) * np.cos(np.radians(true_dec)), found.dec.to_numpy() - true_dec)
@@ -263,7 +263,7 @@ def stack_truth(run):
     return stars
 
 
-def test_the_catalogue_is_complete_and_clean(run, stack_truth):
+def test_the_catalog_is_complete_and_clean(run, stack_truth):
     from stackphot.detect import cross_match
 
     catalog = pd.read_csv(run["results"] / "catalog.csv")
@@ -280,7 +280,7 @@ def test_the_catalogue_is_complete_and_clean(run, stack_truth):
     matched, _ = cross_match(catalog.x, catalog.y, run["truth"].stars.x, run["truth"].stars.y, radius=1.5)
     false_fraction = (matched < 0).mean()
     print(f"completeness {completeness:.3f} of {len(sample)} stars with SNR > 10; "
-          f"{(matched < 0).sum()} of {len(catalog)} catalogue entries ({false_fraction:.2%}) match no true star")
+          f"{(matched < 0).sum()} of {len(catalog)} catalog entries ({false_fraction:.2%}) match no true star")
     assert len(sample) > 100
     assert completeness >= 0.95
     assert false_fraction <= 0.01

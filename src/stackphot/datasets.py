@@ -26,6 +26,16 @@ AUTO_MIN_BATCHES = 8
 SETTING_SECTIONS = ("ingest", "background", "register", "quality", "align", "stack", "detect", "photometry")
 
 
+# Run settings that used to sit among the scientific ones: where each went (README, "Many frames").
+MOVED_KEYS = {
+    ("batch_size",): "`batch_size` is now `run: batch_size` (run settings: `--config run='{batch_size: 4}'`)",
+    ("stack", "memory_mb"): (
+        "`stack: memory_mb` is now the stack_frames job's memory, mem_mb, of which the stack takes all but 400 MB: "
+        "`--set-resources stack_frames:mem_mb=N` (N: the old memory_mb plus 400) or `set-resources` in a profile"
+    ),
+}
+
+
 class DatasetError(ValueError):
     """A dataset of the configuration cannot be used; the message says which and why."""
 
@@ -129,6 +139,22 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
                                f"{', '.join(unknown)}")
         datasets[name] = Dataset(name, frames, reference, spec, pixels, merged_settings(config, own))
     return datasets
+
+
+def moved_keys(config: dict) -> list[str]:
+    """What to write instead, for each MOVED_KEYS key that ``config`` or a dataset's `settings` in it still sets."""
+    places = [("", config)] + [(f"dataset {name!r}: ", entry.get("settings"))
+                               for name, entry in (config.get("datasets") or {}).items() if isinstance(entry, dict)]
+    messages = []
+    for where, mapping in places:
+        for path, message in MOVED_KEYS.items():
+            *sections, key = path
+            holder = mapping
+            for section in sections:
+                holder = holder.get(section) if isinstance(holder, dict) else None
+            if isinstance(holder, dict) and key in holder:
+                messages.append(where + message)
+    return messages
 
 
 def merged_settings(config: dict, own: dict) -> dict:

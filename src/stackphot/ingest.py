@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from astropy.io import fits
 
 from stackphot.io import FrameError, RawFrame
+from stackphot.provenance import Product
 
 GAIN_KEYS = ("GAIN", "EGAIN", "CCDGAIN")
 READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON", "READNOISE")
@@ -103,6 +106,12 @@ class IngestedFrame:
     pedestal: float
     saturation: float | None
 
+    def describe(self) -> str:
+        """Shape and noise model with their sources: what a job's log says of each frame."""
+        noise = self.noise
+        return (f"shape {self.data.shape}, gain {noise.gain:.3f} ({noise.gain_source}), "
+                f"read noise {noise.read_noise:.3f} ({noise.read_noise_source})")
+
 
 def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) -> IngestedFrame:
     """Validate a raw frame and compute its error map and mask.
@@ -134,3 +143,42 @@ def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) 
     error = error_map(data + pedestal, gain=noise.gain, read_noise=noise.read_noise)
     error[~finite] = np.nan
     return IngestedFrame(data, error, mask, noise, pedestal, saturation)
+
+
+class Ingested(NamedTuple):
+    """An ingested frame as the product to write, and the frame it was made from (for the job's log)."""
+
+    product: Product
+    frame: IngestedFrame
+
+
+def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None, raw_sha256: str) -> Ingested:
+    """A raw frame as the ingest stage writes it: float32 data with ERR and MASK, and the cards that say how.
+
+    The cards give the noise model with its source (GAIN, RDNOISE), the units (BUNIT), the raw file and its
+    SHA-256 (ORIGFILE, ORIGSHA: the raw file is the one input a rerun cannot rebuild) and the saturation
+    level used for the mask (SATURATE, when there is one). ``raw_sha256`` is given by the caller, who has
+    the file; this function reads nothing. The raw header itself is not checked here: write the product
+    over ``io.valid_header(raw.header)``.
+
+    Raises
+    ------
+    FrameError
+        As ``ingest_frame``: no finite pixel, a constant frame, or a noise card that holds no number.
+    """
+    frame = ingest_frame(raw, gain=gain, read_noise=read_noise, saturation=saturation)
+    noise, name = frame.noise, Path(raw.path).name
+    cards = {
+        "GAIN": (noise.gain, f"e-/ADU ({noise.gain_source})"),
+        "RDNOISE": (noise.read_noise, f"e- ({noise.read_noise_source})"),
+        "BUNIT": ("adu", "physical units of the data"),
+        "ORIGFILE": (name, "raw file"),
+        "ORIGSHA": raw_sha256,  # a 64-digit value leaves no room for a comment
+    }
+    if frame.saturation is not None:
+        cards["SATURATE"] = (frame.saturation, "ADU")
+    history = [f"stackphot ingest: {name} HDU {raw.hdu_index}, BZERO/BSCALE applied, float32"]
+    if noise.assumed:
+        history.append("error map assumes gain 1 and no read noise: sqrt(counts)")
+    product = Product(frame.data, {"ERR": frame.error, "MASK": frame.mask}, cards, history)
+    return Ingested(product, frame)

@@ -15,7 +15,7 @@ The coordinate system line ``image`` gives positions in pixels of the image the 
 the first pixel is (1, 1). stackphot's positions, like numpy's and photutils', are 0-based (the centre of
 the first pixel is (0, 0)), so every position is written plus one; radii are unchanged.
 
-Image coordinates rather than fk5/icrs: they are exact on the image the catalogue came from whether or not
+Image coordinates rather than fk5/icrs: they are exact on the image the catalog came from whether or not
 it has a WCS, and DS9 maps them through the WCS itself when the regions are shown on another image.
 """
 
@@ -63,7 +63,7 @@ def source_regions(x, y, *, radius, ids=None, color: str | None = None) -> list[
     Parameters
     ----------
     x, y : array-like
-        0-based pixel positions (as in the catalogue).
+        0-based pixel positions (as in the catalog).
     radius : float or array-like
         Circle radius in pixels, one for all or one per source.
     ids : array-like, optional

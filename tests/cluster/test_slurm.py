@@ -34,7 +34,7 @@ TIMEOUT = 900
 # job per per-frame step (16 SLURM jobs instead of 32; the local run keeps batch_size auto, one frame per job):
 # the products do not depend on the batch size, so they must still equal the local run's.
 SLURM_TEST_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-                   "--config", "batch_size=5"]  # --config last: it takes every argument after it
+                   "--config", "run={batch_size: 5}"]  # --config last: it takes every argument after it
 TABLES = ["shifts.csv", "catalog.csv", "photometry.csv"]
 
 

@@ -6,6 +6,7 @@ import astropy.units as u
 import pandas as pd
 from astropy.io import fits
 
+from stackphot.geometry import Transform
 from stackphot.io import add_cards, image_header
 from stackphot.provenance import processing_date, versions_line
 
@@ -28,7 +29,7 @@ def _mid_time(frames: pd.DataFrame) -> str | None:
 
 def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd.DataFrame, *, method: str,
                  options: str = "", rejected: pd.DataFrame | None = None) -> fits.Header:
-    """Header for a stack of ``frames`` (the frames table) aligned by ``shifts`` (frame, dy, dx); the
+    """Header for a stack of ``frames`` (the frames table) aligned by ``shifts`` (the registration table: frame and the transform's columns); the
     ``rejected`` frames (frames-table rows with a ``reason``) are named in HISTORY with why.
 
     EXPTIME is in the image's own terms: the total for ``sum``, one frame's mean exposure for the others
@@ -61,7 +62,7 @@ def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd
     history = [f"stackphot {processing_date()}: {method} of {len(frames)} frames {options}".rstrip()]
     for row in merged.itertuples():
         history += [f"input {row.file}", f"  sha256 {row.sha256}"]
-    history += [f"shift {row.file}: dy {row.dy:+.3f} dx {row.dx:+.3f} px (correlation {row.correlation:.3f})"
+    history += [f"shift {row.file}: {Transform.from_row(row)} (correlation {row.correlation:.3f})"
                 for row in merged.itertuples()]
     if rejected is not None:
         history += [f"rejected {row.file}: {row.reason}" for row in rejected.itertuples()]

@@ -1,37 +1,11 @@
-"""Checks of the workflow's results against a truth or an independent measurement."""
+"""Frame offsets from matched stars alone, no cross-correlation: the independent check of the registration
+on real frames (tests/test_m13.py) and simulated ones (tests/test_quality.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-
-
-def shift_errors(measured: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Measured minus true shift per frame and axis (tables with columns frame, dy, dx).
-
-    Raises
-    ------
-    ValueError
-        If a frame is missing from either table.
-    """
-    merged = measured[["frame", "dy", "dx"]].merge(
-        truth[["frame", "dy", "dx"]], on="frame", how="outer", suffixes=("", "_true"), indicator=True
-    )
-    unmatched = merged[merged["_merge"] != "both"].frame.tolist()
-    if unmatched:
-        raise ValueError(f"frames not in both the measured and the true shifts: {', '.join(unmatched)}")
-    return pd.DataFrame(
-        {
-            "frame": merged.frame,
-            "dy": merged.dy,
-            "dx": merged.dx,
-            "dy_true": merged.dy_true,
-            "dx_true": merged.dx_true,
-            "error_dy": merged.dy - merged.dy_true,
-            "error_dx": merged.dx - merged.dx_true,
-        }
-    )
 
 
 def _detect(image, *, fwhm: float, nsigma: float, n_brightest: int | None) -> np.ndarray:

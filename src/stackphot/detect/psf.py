@@ -16,8 +16,7 @@ import numpy as np
 
 from stackphot.numerics import box_pixels, levenberg_marquardt, moffat_fwhm
 
-__all__ = ["MoffatShape", "PSFFitError", "PSFFit", "fit_moffat_shape", "fit_psf_photometry",
-           "render_moffat"]
+__all__ = ["MoffatShape", "PSFFitError", "PSFFit", "fit_moffat_shape", "fit_psf_photometry"]
 
 
 class PSFFitError(ValueError):
@@ -106,20 +105,11 @@ def fit_moffat_shape(data, x, y, *, invalid, error=None, box_size: int = 11,
     return MoffatShape(float(np.median(alpha[good])), float(np.median(beta[good])))
 
 
-def render_moffat(shape, x, y, flux, psf: MoffatShape, size: int) -> np.ndarray:
-    """An image of the given shape holding a Moffat source per position, each drawn over ``size`` x ``size``
-    pixels centred on its nearest pixel and cut at the image's edges."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    image = np.zeros(shape[0] * shape[1])
-    _draw(image, shape, x, y, np.column_stack([flux, x, y]), psf, size)
-    return image.reshape(shape)
-
-
 def _draw(flat_image, shape, centre_x, centre_y, params, psf: MoffatShape, size: int, chunk: int = 2000):
     """Add sources of parameters ``(flux, x, y)`` (image pixels) to a flattened image, each drawn in a box
     centred on the pixel nearest to its centre."""
     grid_y, grid_x = (g.ravel().astype(float) for g in np.indices((size, size)))
-    for first in range(0, len(params), chunk):  # bounded memory on a large catalogue
+    for first in range(0, len(params), chunk):  # bounded memory on a large catalog
         part = slice(first, first + chunk)
         x_start = np.rint(centre_x[part]).astype(int) - size // 2
         y_start = np.rint(centre_y[part]).astype(int) - size // 2
@@ -138,7 +128,7 @@ class _Stamps:
         sources, rows, grid_x, grid_y = [], [], [], []
         half = size // 2
         local_y, local_x = (g.ravel() for g in np.indices((size, size)))
-        for first in range(0, len(centre_x), chunk):  # bounded memory on a large catalogue
+        for first in range(0, len(centre_x), chunk):  # bounded memory on a large catalog
             part = slice(first, first + chunk)
             x_start = np.rint(centre_x[part]).astype(int) - half
             y_start = np.rint(centre_y[part]).astype(int) - half

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .io import read_table
+from stackphot.io import read_table
 
 
 def read_selection(path) -> pd.DataFrame:

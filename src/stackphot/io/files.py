@@ -1,0 +1,102 @@
+"""Finding frames, naming the file in every error, and writing files atomically.
+
+Every error names the file and the problem, because a user with a folder of a thousand frames needs to know
+which one to look at. Writes go to a temporary file in the target folder and are renamed into place, so a
+killed job never leaves a half-written file under a name a later run would take for finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+FITS_SUFFIXES = (".fits", ".fit", ".fts")
+
+
+class FrameError(ValueError):
+    """A frame cannot be used; the message names the file and the problem."""
+
+    def __init__(self, path, problem: str):
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def frame_stem(path) -> str | None:
+    """Name of a frame file without its FITS suffix (and ``.gz``), or None if it is not a FITS name."""
+    name = Path(path).name
+    lower = name.lower()
+    if lower.endswith(".gz"):
+        name, lower = name[:-3], lower[:-3]
+    for suffix in FITS_SUFFIXES:
+        if lower.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def find_frames(directory) -> dict[str, Path]:
+    """Map frame name to path for every FITS file (``.fits``, ``.fit``, ``.fts``, gzipped too) in a folder.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder does not exist.
+    FrameError
+        If it holds no FITS file, or two files share a frame name (``a.fits`` and ``a.fits.gz``).
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"{directory}: no such folder of frames")
+    frames: dict[str, Path] = {}
+    for path in sorted(directory.iterdir()):
+        stem = frame_stem(path)
+        if stem is None or not path.is_file():
+            continue
+        if stem in frames:
+            raise FrameError(path, f"has the same frame name {stem!r} as {frames[stem].name}; keep one")
+        frames[stem] = path
+    if not frames:
+        raise FrameError(directory, f"holds no FITS frame (looked for {', '.join(FITS_SUFFIXES)}, also .gz)")
+    return frames
+
+
+@contextmanager
+def atomic_write(path):
+    """Yield a temporary path beside ``path``; on success it becomes ``path`` (one rename), on failure it is
+    removed. A killed job therefore never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        yield temporary
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path, text: str) -> Path:
+    """Write a text file (UTF-8) atomically."""
+    with atomic_write(path) as temporary:
+        Path(temporary).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def log_to(path) -> logging.Logger:
+    """A logger that writes to a rule's log file (and the console), for scripts."""
+    logger = logging.getLogger("stackphot")
+    logger.setLevel(logging.INFO)
+    logger.handlers.clear()
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    for handler in (logging.FileHandler(path, mode="w"), logging.StreamHandler()):
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").handlers = logger.handlers
+    return logger

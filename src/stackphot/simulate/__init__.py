@@ -1,0 +1,274 @@
+"""Deterministic simulator of an M13-like series of short CCD exposures with known truth.
+
+The scene is a globular cluster (Plummer profile) plus uniform field stars with power-law
+fluxes, imaged through a Moffat PSF whose FWHM changes a little from frame to frame. The
+detector adds a bias pedestal, fixed row banding, hot and dead pixels; every exposure adds
+its own sky level, photon and read noise, cosmic rays and a subpixel pointing offset.
+
+Conventions used by the whole workflow:
+
+* Positions are 0-based pixel coordinates, the centre of pixel ``(0, 0)`` being ``(0.0, 0.0)``
+  (numpy/photutils).
+* The truth shift ``(dy, dx)`` of a frame is the shift to *apply* to that frame to line it up
+  with the reference (skimage ``phase_cross_correlation(reference, moving)``): a star at
+  ``(y, x)`` in the reference appears at ``(y - dy, x - dx)`` in the frame. The first frame is
+  the reference, with shift ``(0, 0)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from astropy.io import fits
+
+from stackphot.geometry import Transform
+from stackphot.io import atomic_write
+from stackphot.simulate.config import SimulationConfig
+from stackphot.simulate.render import (_DECIMALS, _cosmic_rays, _render_stars, _rng, _row_banding,
+                                       _star_catalog)
+
+__all__ = [
+    "SimulationConfig",
+    "FrameSet",
+    "frame_name",
+    "simulate_frame_set",
+    "write_frame_set",
+    "TRUTH_SHIFTS",
+    "TRUTH_STARS",
+]
+
+TRUTH_SHIFTS = "truth_shifts.csv"
+TRUTH_STARS = "truth_stars.csv"
+
+# Independent random streams, one SeedSequence spawn key each: the scene and the detector never
+# depend on how many frames are drawn, and frame i never depends on the frames after it.
+_SCENE, _DETECTOR, _FRAME = 0, 1, 2
+
+
+@dataclass
+class FrameSet:
+    """Simulated raw frames with the truth behind them.
+
+    Attributes
+    ----------
+    config : SimulationConfig
+        The config that made the set.
+    frames : list of numpy.ndarray
+        Raw ``uint16`` frames, as the camera writes them.
+    headers : list of astropy.io.fits.Header
+        Camera-style header cards of each frame (structural cards are added on writing).
+    transforms : pandas.DataFrame
+        Columns ``frame`` (file stem, e.g. ``frame_001``) and the ``stackphot.geometry.COLUMNS`` of
+        the transform that lines each frame up with the reference (first frame: the identity). The
+        frames only move: ``dy``, ``dx`` is the shift to apply to each.
+    stars : pandas.DataFrame
+        Columns ``id`` (1 = brightest), ``x``, ``y`` (reference-frame pixels; stars just off the
+        reference frame that other frames see are included, so x, y can be < 0 or > size) and
+        ``flux`` (total ADU in one frame before noise, i.e. an infinite aperture).
+    fwhm : list of float
+        PSF FWHM of each frame (px).
+    sky_levels : list of float
+        Mean sky of each frame (ADU above bias).
+    cosmic_rays : pandas.DataFrame
+        Columns ``frame``, ``y``, ``x``, ``adu``: every pixel a cosmic ray hit and its charge.
+    fixed_pattern : numpy.ndarray
+        Row banding in ADU (zero mean, bias excluded), identical in every frame.
+    hot_pixels, dead_pixels : numpy.ndarray
+        Boolean masks of the detector's hot and dead pixels.
+    """
+
+    config: SimulationConfig
+    frames: list[np.ndarray]
+    headers: list[fits.Header]
+    transforms: pd.DataFrame
+    stars: pd.DataFrame
+    fwhm: list[float]
+    sky_levels: list[float]
+    cosmic_rays: pd.DataFrame
+    fixed_pattern: np.ndarray
+    hot_pixels: np.ndarray
+    dead_pixels: np.ndarray
+
+
+def frame_name(index: int) -> str:
+    """File stem of the frame with 0-based ``index``: ``frame_001`` for the first (reference)."""
+    return f"frame_{index + 1:03d}"
+
+
+def _header(config: SimulationConfig, index: int, dy: float, dx: float) -> fits.Header:
+    start = dt.datetime.fromisoformat(config.start_time) + dt.timedelta(seconds=index * config.cadence)
+    header = fits.Header()
+    header["OBJECT"] = (config.object_name, "target")
+    header["INSTRUME"] = ("stackphot simulator", "camera")
+    header["IMAGETYP"] = ("Light Frame", "type of image")
+    header["EXPTIME"] = (config.exptime, "[s] exposure time")
+    header["DATE-OBS"] = (start.isoformat(timespec="milliseconds"), "[UTC] start of exposure")
+    header["GAIN"] = (config.gain, "[e-/ADU] gain")
+    header["PEDESTAL"] = (-config.bias, "[ADU] add for zero-based ADU (SBFITSEXT)")
+    header["RDNOISE"] = (config.read_noise, "[e-] read noise")
+    header["SATURATE"] = (config.saturation, "[ADU] saturation level")
+    header["COMMENT"] = f"Simulated by stackphot.simulate with seed {config.seed} ({frame_name(index)})."
+    header["COMMENT"] = f"Bias pedestal {config.bias:g} ADU; truth in {TRUTH_SHIFTS} and {TRUTH_STARS}."
+    if config.pixel_scale > 0:
+        header.extend(_wcs(config, dy, dx).to_header(), end=True)
+    return header
+
+
+def _wcs(config: SimulationConfig, dy: float, dx: float):
+    """TAN WCS of a frame offset by (dy, dx): its sky sits at the reference's pixel minus the offset."""
+    from astropy.wcs import WCS
+
+    ny, nx = config.shape
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype = ["RA---TAN", "DEC--TAN"]
+    wcs.wcs.radesys = "ICRS"
+    wcs.wcs.crval = list(config.sky_centre)
+    # FITS pixels are 1-based: the centre of numpy pixel (y, x) is FITS (x + 1, y + 1).
+    wcs.wcs.crpix = [(nx - 1) / 2 + 1 - dx, (ny - 1) / 2 + 1 - dy]
+    scale = config.pixel_scale / 3600
+    angle = math.radians(config.rotation)
+    # The FITS standard's CROTA2 form with CDELT1 = -scale (east to the left when the rotation is 0).
+    wcs.wcs.cd = [[-scale * math.cos(angle), -scale * math.sin(angle)],
+                  [-scale * math.sin(angle), scale * math.cos(angle)]]
+    return wcs
+
+
+def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> FrameSet:
+    """Simulate a series of raw frames and their truth.
+
+    Parameters
+    ----------
+    config : SimulationConfig, optional
+        Defaults to ``SimulationConfig()``, the workflow's M13-like dataset.
+    **overrides
+        Config fields to change, e.g. ``simulate_frame_set(n_frames=3, noise=False)``.
+
+    Returns
+    -------
+    FrameSet
+        Frames, headers and truth. The first k frames of a set do not depend on ``n_frames``.
+
+    Raises
+    ------
+    ValueError
+        Unknown or invalid config values.
+    """
+    config = config or SimulationConfig()
+    if overrides:
+        config = SimulationConfig.from_mapping({**dataclasses.asdict(config), **overrides})
+    ny, nx = config.shape
+
+    scene_rng = _rng(config.seed, _SCENE)
+    stars = _star_catalog(config, scene_rng)
+    # Unit sky gradient of peak-to-peak 1 across the frame, in a random direction.
+    theta = scene_rng.uniform(0, 2 * np.pi)
+    ys = np.linspace(-0.5, 0.5, ny)[:, None] * np.sin(theta)
+    xs = np.linspace(-0.5, 0.5, nx)[None, :] * np.cos(theta)
+    gradient = (ys + xs) / (abs(np.sin(theta)) + abs(np.cos(theta)))
+
+    detector_rng = _rng(config.seed, _DETECTOR)
+    fixed_pattern = np.repeat(_row_banding(ny, config.banding_rms, detector_rng)[:, None], nx, axis=1)
+    n_hot = round(config.hot_pixel_fraction * ny * nx)
+    n_dead = round(config.dead_pixel_fraction * ny * nx)
+    defects = detector_rng.choice(ny * nx, n_hot + n_dead, replace=False)
+    hot_adu = np.exp(detector_rng.uniform(*np.log(config.hot_pixel_adu), n_hot))
+    hot_pixels = np.zeros(ny * nx, bool)
+    hot_pixels[defects[:n_hot]] = True
+    dead_pixels = np.zeros(ny * nx, bool)
+    dead_pixels[defects[n_hot:]] = True
+
+    star_y, star_x, star_flux = (stars[c].to_numpy() for c in ("y", "x", "flux"))
+    frames, headers, transforms, fwhms, sky_levels, hits = [], [], [], [], [], []
+    for index in range(config.n_frames):
+        rng = _rng(config.seed, _FRAME, index)
+        dy, dx = (0.0, 0.0) if index == 0 else np.round(rng.uniform(-1, 1, 2) * config.max_offset, _DECIMALS)
+        fwhm = float(rng.uniform(*config.fwhm_range))
+        sky = float(config.sky * np.exp(config.sky_jitter * rng.standard_normal()))
+        cr_y, cr_x, cr_adu = _cosmic_rays(config, rng)
+
+        signal = sky * (1 + config.sky_gradient * gradient)
+        transform = Transform.translation(dy, dx)
+        x, y = transform.inverse().apply(star_x, star_y)
+        _render_stars(signal, y, x, star_flux, fwhm=fwhm, beta=config.moffat_beta, oversample=config.oversample)
+        signal = signal.reshape(-1)
+        signal[defects[:n_hot]] += hot_adu
+        signal[dead_pixels] = 0.0
+        signal = signal.reshape(ny, nx)
+        if config.noise:
+            electrons = rng.poisson(signal * config.gain).astype(float)
+            electrons += rng.normal(0.0, config.read_noise, signal.shape)
+            signal = electrons / config.gain
+        np.add.at(signal, (cr_y, cr_x), cr_adu)
+        raw = np.rint(signal + config.bias + fixed_pattern)
+
+        frames.append(np.clip(raw, 0, config.saturation).astype(np.uint16))
+        headers.append(_header(config, index, dy, dx))
+        transforms.append({"frame": frame_name(index), **transform.columns()})
+        fwhms.append(fwhm)
+        sky_levels.append(sky)
+        hits.append(pd.DataFrame({"frame": frame_name(index), "y": cr_y, "x": cr_x, "adu": cr_adu}))
+
+    return FrameSet(
+        config=config,
+        frames=frames,
+        headers=headers,
+        transforms=pd.DataFrame(transforms),
+        stars=stars,
+        fwhm=fwhms,
+        sky_levels=sky_levels,
+        cosmic_rays=pd.concat(hits, ignore_index=True),
+        fixed_pattern=fixed_pattern,
+        hot_pixels=hot_pixels.reshape(ny, nx),
+        dead_pixels=dead_pixels.reshape(ny, nx),
+    )
+
+
+def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) -> list[Path]:
+    """Write the frames as camera-style FITS plus the truth tables.
+
+    Frames go to ``<frame>.fits`` (``uint16`` stored as BITPIX 16 with BZERO 32768), the truth to
+    ``truth_shifts.csv`` (frame and the transform's columns, ``stackphot.geometry.COLUMNS``) and ``truth_stars.csv`` (id, x, y, flux). Each file is
+    written under a temporary name and renamed, so no half-written file ever has a final name;
+    the same frame set always gives byte-identical files.
+
+    Parameters
+    ----------
+    frame_set : FrameSet
+        What :func:`simulate_frame_set` returned.
+    directory : str or os.PathLike
+        Output folder, created if missing.
+    overwrite : bool
+        Replace existing files; otherwise any existing target raises before anything is written.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The frame files in frame order, then the shifts and stars tables.
+
+    Raises
+    ------
+    FileExistsError
+        A target exists and ``overwrite`` is False.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    frame_paths = [directory / f"{name}.fits" for name in frame_set.transforms["frame"]]
+    tables = {directory / TRUTH_SHIFTS: frame_set.transforms, directory / TRUTH_STARS: frame_set.stars}
+    targets = frame_paths + list(tables)
+    existing = [str(path) for path in targets if path.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"not overwriting existing file(s): {', '.join(existing)}")
+
+    for path, data, header in zip(frame_paths, frame_set.frames, frame_set.headers):
+        with atomic_write(path) as temporary:
+            fits.PrimaryHDU(data=data, header=header).writeto(temporary, checksum=False)
+    for path, table in tables.items():
+        with atomic_write(path) as temporary:
+            table.to_csv(temporary, index=False, float_format="%.6f", lineterminator="\n")
+    return targets

@@ -1,0 +1,194 @@
+"""The simulator's settings: one frozen dataclass, read from a spec file's mapping and checked."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def _pair(value, kind, name):
+    pair = tuple(kind(v) for v in value)
+    if len(pair) != 2:
+        raise ValueError(f"{name} must have two values, got {value!r}")
+    return pair
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Everything that defines a simulated frame set; the defaults make the workflow's M13 dataset.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Frame size ``(ny, nx)`` in pixels.
+    n_frames : int
+        Number of exposures; the first one is the reference.
+    seed : int
+        Seed of all randomness; the same config always gives the same frames, byte for byte.
+    object_name : str
+        OBJECT header card.
+    exptime : float
+        Exposure time in seconds (EXPTIME card; fluxes are given per frame, not per second).
+    start_time : str
+        ISO time of the first exposure (DATE-OBS, UTC); later frames start ``cadence`` s apart.
+    cadence : float
+        Seconds between the starts of consecutive exposures.
+    gain : float
+        Gain in e-/ADU.
+    read_noise : float
+        Read noise in electrons (rms).
+    bias : float
+        Pedestal in ADU added by the electronics to every pixel.
+    saturation : int
+        Highest value the camera writes (ADU); at most 65535.
+    noise : bool
+        Add photon (Poisson) and read noise. False gives noiseless frames, for tests.
+    sky : float
+        Mean sky level in ADU per pixel per frame (above the bias).
+    sky_gradient : float
+        Fractional peak-to-peak change of the sky across the frame (a linear gradient).
+    sky_jitter : float
+        Frame-to-frame scatter of the sky level (lognormal sigma).
+    fwhm_range : tuple of float
+        Per-frame PSF FWHM in pixels is drawn uniformly from this range.
+    moffat_beta : float
+        Moffat beta of the PSF.
+    oversample : int
+        Subpixels per pixel side used to integrate the PSF core over each pixel.
+    n_cluster_stars : int
+        Stars drawn from the cluster's Plummer profile (those that can never fall on the
+        detector are dropped from the truth).
+    n_field_stars : int
+        Stars spread uniformly over the area any frame can see.
+    cluster_scale_radius : float
+        Plummer scale radius (px), also the radius holding half of the cluster's stars.
+    cluster_max_radius : float
+        The cluster is truncated at this radius (px).
+    flux_range : tuple of float
+        Total star flux in ADU per frame, lowest and highest.
+    flux_slope : float
+        Power-law slope of the cumulative flux distribution, ``N(>F) ~ F**-flux_slope``.
+    max_offset : float
+        Pointing offsets are drawn uniformly within +-max_offset px in each axis.
+    cosmic_rays_per_frame : float
+        Mean number of cosmic-ray tracks per frame (Poisson).
+    cosmic_ray_adu : tuple of float
+        Range of the charge (ADU) a cosmic ray leaves in each pixel of its track.
+    banding_rms : float
+        Rms (ADU) of the fixed per-row offsets. The default makes about a sixth of the sky
+        pixel-to-pixel variance fixed pattern, as on the real camera.
+    hot_pixel_fraction : float
+        Fraction of pixels that are hot.
+    hot_pixel_adu : tuple of float
+        Hot pixel excess per frame (ADU) is log-uniform in this range; the top end saturates.
+    dead_pixel_fraction : float
+        Fraction of pixels that do not respond to light (they read bias plus banding).
+    pixel_scale : float
+        Arcsec per pixel of a TAN WCS written into every frame; 0 writes no WCS. Each frame's WCS
+        follows its pointing offset, so a star has the same RA/Dec in every frame.
+    sky_centre : tuple of float
+        RA and Dec (degrees, ICRS) at the reference frame's central pixel.
+    rotation : float
+        Rotation of the sky on the detector (degrees, the FITS CROTA2 angle).
+    """
+
+    shape: tuple[int, int] = (1040, 1392)
+    n_frames: int = 5
+    seed: int = 13
+    object_name: str = "M13"
+    exptime: float = 5.0
+    start_time: str = "2024-06-14T22:30:00"
+    cadence: float = 30.0
+    gain: float = 1.5
+    read_noise: float = 10.0
+    bias: float = 100.0
+    saturation: int = 65535
+    noise: bool = True
+    sky: float = 500.0
+    sky_gradient: float = 0.03
+    sky_jitter: float = 0.02
+    fwhm_range: tuple[float, float] = (3.2, 3.8)
+    moffat_beta: float = 3.0
+    oversample: int = 5
+    n_cluster_stars: int = 3000
+    n_field_stars: int = 400
+    cluster_scale_radius: float = 90.0
+    cluster_max_radius: float = 450.0
+    flux_range: tuple[float, float] = (300.0, 3.0e6)
+    flux_slope: float = 0.8
+    max_offset: float = 30.0
+    cosmic_rays_per_frame: float = 5.0
+    cosmic_ray_adu: tuple[float, float] = (2000.0, 20000.0)
+    banding_rms: float = 8.5
+    hot_pixel_fraction: float = 5e-4
+    hot_pixel_adu: tuple[float, float] = (2000.0, 100000.0)
+    dead_pixel_fraction: float = 5e-6
+    pixel_scale: float = 0.0
+    sky_centre: tuple[float, float] = (250.4235, 36.4613)
+    rotation: float = 0.0
+
+    def __post_init__(self):
+        # YAML gives lists where tuples are meant and reads an unquoted timestamp as a datetime:
+        # normalise (the dataclass is frozen, hence object.__setattr__), then check.
+        normalised = {"shape": _pair(self.shape, int, "shape")}
+        for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu", "sky_centre"):
+            normalised[name] = _pair(getattr(self, name), float, name)
+        if isinstance(self.start_time, dt.date):
+            normalised["start_time"] = self.start_time.isoformat()
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+        try:
+            dt.datetime.fromisoformat(self.start_time)
+        except (TypeError, ValueError):
+            raise ValueError(f"start_time must be an ISO date and time, got {self.start_time!r}") from None
+        checks = {
+            "shape must be at least 16 x 16 pixels": min(self.shape) >= 16,
+            "n_frames must be at least 1": self.n_frames >= 1,
+            "seed must be a non-negative integer": isinstance(self.seed, int) and self.seed >= 0,
+            "exptime, cadence and gain must be positive": min(self.exptime, self.cadence, self.gain) > 0,
+            "read_noise, bias, sky, sky_jitter and banding_rms must be >= 0": min(
+                self.read_noise, self.bias, self.sky, self.sky_jitter, self.banding_rms
+            )
+            >= 0,
+            "saturation must be in 1..65535": 1 <= self.saturation <= 65535,
+            "sky_gradient must be in [0, 2) so the sky stays positive": 0 <= self.sky_gradient < 2,
+            "fwhm_range must be 0 < low <= high": 0 < self.fwhm_range[0] <= self.fwhm_range[1],
+            "moffat_beta must be > 1": self.moffat_beta > 1,
+            "oversample must be >= 1": self.oversample >= 1,
+            "star counts must be >= 0": min(self.n_cluster_stars, self.n_field_stars) >= 0,
+            "cluster radii must be 0 < scale <= max": 0 < self.cluster_scale_radius <= self.cluster_max_radius,
+            "flux_range must be 0 < low <= high": 0 < self.flux_range[0] <= self.flux_range[1],
+            "flux_slope must be > 0": self.flux_slope > 0,
+            "max_offset and cosmic_rays_per_frame must be >= 0": min(self.max_offset, self.cosmic_rays_per_frame)
+            >= 0,
+            "cosmic_ray_adu and hot_pixel_adu must be 0 < low <= high": all(
+                0 < lo <= hi for lo, hi in (self.cosmic_ray_adu, self.hot_pixel_adu)
+            ),
+            "pixel fractions must be >= 0 and sum to < 1": min(self.hot_pixel_fraction, self.dead_pixel_fraction) >= 0
+            and self.hot_pixel_fraction + self.dead_pixel_fraction < 1,
+            "pixel_scale must be >= 0 (0: no WCS)": self.pixel_scale >= 0,
+            "sky_centre must be RA in [0, 360) and Dec in [-90, 90]": 0 <= self.sky_centre[0] < 360
+            and -90 <= self.sky_centre[1] <= 90,
+        }
+        failed = [message for message, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError("invalid simulation config: " + "; ".join(failed))
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping) -> SimulationConfig:
+        """Config from a mapping such as a parsed YAML spec; missing keys keep their defaults.
+
+        Raises
+        ------
+        ValueError
+            Unknown keys (all of them are named) or invalid values.
+        """
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown simulation option(s): {', '.join(map(str, unknown))} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**mapping)
