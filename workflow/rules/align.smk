@@ -1,3 +1,4 @@
+# One job per batch of frames, not per frame: why, in common.smk above frame_batches().
 for dataset, index, frames in frame_batches():
 
     rule:
@@ -50,3 +51,9 @@ rule build_cube:
         runtime=runtime(0.5, n_frames="all"),
     script:
         "../../scripts/build_cube.py"
+
+
+rule align:
+    """Stage target (`snakemake align`): every dataset's aligned frames and aligned cube."""
+    input:
+        stage_products("align"),

@@ -1,3 +1,4 @@
+# One job per batch of frames, not per frame: why, in common.smk above frame_batches().
 for dataset, index, frames in frame_batches():
 
     rule:
@@ -5,9 +6,7 @@ for dataset, index, frames in frame_batches():
         name:
             batch_rule_name("subtract_backgrounds", dataset, index)
         input:
-            frames=expand(
-                "results/{dataset}/ingest/{frame}.fits", dataset=dataset, frame=frames
-            ),
+            frames=expand(FRAME_INPUTS["background"], dataset=dataset, frame=frames),
         output:
             frames=expand(
                 "results/{dataset}/background/{frame}.sub.fits",
@@ -37,3 +36,9 @@ for dataset, index, frames in frame_batches():
             destripe=setting("background/destripe", dataset),
         script:
             "../../scripts/subtract_backgrounds.py"
+
+
+rule background:
+    """Stage target (`snakemake background`): every dataset's background-subtracted frames and sky maps."""
+    input:
+        stage_products("background"),

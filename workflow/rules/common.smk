@@ -6,7 +6,7 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from stackphot.datasets import resolve_datasets
+from stackphot.datasets import moved_keys, resolve_datasets
 
 
 def validate_config(settings, what):
@@ -28,6 +28,9 @@ def validate_config(settings, what):
         ) from None
 
 
+moved = moved_keys(config)
+if moved:
+    raise WorkflowError("configuration keys that have moved:\n" + "\n".join(moved))
 validate_config(config, "configuration")
 DATASETS = resolve_datasets(config)
 for name in DATASETS:
@@ -35,9 +38,20 @@ for name in DATASETS:
     validate_config({**DATASETS[name].settings}, f"settings of dataset {name!r}")
 
 
+def per_dataset(read, dataset=None):
+    """``read(name)`` for ``dataset``; without one, an input function giving it for the wildcards' dataset."""
+    if dataset is not None:
+        return read(dataset)
+
+    def for_wildcards(wildcards):
+        return read(wildcards.dataset)
+
+    return for_wildcards
+
+
 def setting(path, dataset=None):
-    """A rule's parameter: the value at ``path`` ("detect", "stack/method") of the dataset's settings, its
-    own `settings` over the config's: for ``dataset``, else a function of the wildcards' dataset.
+    """A rule's parameter: the value at ``path`` ("detect/box_size", "stack/method") of the dataset's settings,
+    its own `settings` over the config's: for ``dataset``, else a function of the wildcards' dataset.
     """
 
     def value_of(name):
@@ -46,23 +60,53 @@ def setting(path, dataset=None):
             value = value[key]
         return value
 
-    if dataset is not None:
-        return value_of(dataset)
-    return lambda wildcards: value_of(wildcards.dataset)
+    return per_dataset(value_of, dataset)
+
+
+def setting_keys(section, *keys, dataset=None):
+    """A rule's parameter: only ``keys`` of one ``section`` of the dataset's settings, as a dict.
+
+    Snakemake reruns a job whose params changed: a rule given the whole section would rerun when any key of it
+    changes, one given only the keys its script reads reruns when one of those does.
+    """
+
+    def keys_of(name):
+        values = DATASETS[name].settings[section]
+        return {key: values[key] for key in keys}
+
+    return per_dataset(keys_of, dataset)
 
 
 wildcard_constraints:
-    dataset="|".join(DATASETS),
+    # Escaped: a '.' in a dataset name ("m13.v2") must match itself, not any character.
+    dataset="|".join(map(re.escape, DATASETS)),
     frame="[^/]+",
 
 
+# The frames each per-frame step starts from. A stage that works on the frames between ingest and the
+# background (a calibration: bias, dark and flat) sets FRAME_INPUTS["background"] to its own output pattern
+# in its rule file, included before background.smk, and every later stage follows unchanged.
+FRAME_INPUTS = {"background": "results/{dataset}/ingest/{frame}.fits"}
+
+
+# Why the per-frame steps (ingest, background, shifts, alignment) are rules generated in a loop, one rule per
+# (dataset, batch of frames), instead of one with a {frame} wildcard. A job is a Python start and its
+# imports, 1 to 3 s of CPU and about 90 MB (`import photutils.background` alone takes 2 s), which thousands of
+# small frames would each pay for (src/stackphot/datasets.py, AUTO_PIXELS_PER_JOB). Each frame still has its own
+# image files, written by its batch's job. Registration writes one table per batch, not a one-row file per
+# frame: Snakemake checksums each small input once per output file of a job, so a thousand one-row files cost it
+# more than their rows (README, "Many frames" and "Performance"). The batches follow `run: batch_size`, a run
+# setting: the products are byte-identical whatever it is. `snakemake <stage>` (ingest, background, register,
+# align, ...) asks for a stage by name whatever the batch rules are called.
 def frame_batches():
-    """(dataset, batch number, frame names) of every batch of frames (config ``batch_size``): the
-    per-frame steps run one job per batch, each frame still with its own files."""
+    """(dataset, batch number, frame names) of every batch of frames (`run: batch_size` of the config)."""
+    size = config["run"]["batch_size"]
+    # --config gives a nested number as text.
+    size = size if size == "auto" else int(size)
     return [
         (name, index, frames)
         for name, dataset in DATASETS.items()
-        for index, frames in enumerate(dataset.batches(config["batch_size"]), start=1)
+        for index, frames in enumerate(dataset.batches(size), start=1)
     ]
 
 
@@ -101,6 +145,23 @@ def runtime(seconds_per_megapixel, dataset=None, n_frames=1):
         )
 
     return estimate
+
+
+# The stack's memory budget is a run setting: the stack_frames job's mem_mb (default STACK_MEM_MB; set it with
+# `--set-resources stack_frames:mem_mb=N` or a profile's `set-resources`) less what Python, its imports and the
+# frames' headers take (the job's peak was 747 MB at 100 frames of 2048 x 2048 with 1024 MB, make bench).
+STACK_OVERHEAD_MB = 400
+STACK_MEM_MB = 1024 + STACK_OVERHEAD_MB
+
+
+def stack_memory_budget(wildcards, resources):
+    """params memory_mb of stack_frames: the job's mem_mb less STACK_OVERHEAD_MB."""
+    budget = resources.mem_mb - STACK_OVERHEAD_MB
+    if budget < 16:
+        raise WorkflowError(
+            f"stack_frames needs mem_mb of at least {16 + STACK_OVERHEAD_MB}, not {resources.mem_mb}"
+        )
+    return budget
 
 
 def dataset_frames(wildcards):
@@ -148,47 +209,99 @@ def reference_frame(pattern):
     return reference_file
 
 
-def all_products():
-    products = []
-    for name, dataset in DATASETS.items():
+# What `snakemake <stage>` makes (a stage is a file workflow/rules/<stage>.smk), in DAG order. The files
+# of each dataset, then the files of each of its frames ({frame}). Optional products are added by
+# dataset_products().
+STAGE_PRODUCTS = {
+    "simulate": ([], []),
+    "ingest": (
+        ["results/{dataset}/frames.csv"],
+        ["results/{dataset}/ingest/{frame}.fits"],
+    ),
+    "background": (
+        [],
+        [
+            "results/{dataset}/background/{frame}.sub.fits",
+            "results/{dataset}/background/{frame}.sky.fits",
+        ],
+    ),
+    "register": (
+        [
+            "results/{dataset}/shifts.csv",
+            "results/{dataset}/frame_selection.csv",
+            "results/{dataset}/rejected.csv",
+        ],
+        [],
+    ),
+    "align": (
+        ["results/{dataset}/aligned_cube.fits"],
+        ["results/{dataset}/aligned/{frame}.fits"],
+    ),
+    "stack": (["results/{dataset}/stack.fits"], []),
+    "detect": (
+        ["results/{dataset}/catalog.csv", "results/{dataset}/catalog.ecsv"],
+        [],
+    ),
+    "photometry": (
+        [
+            "results/{dataset}/photometry.csv",
+            "results/{dataset}/photometry.ecsv",
+            "results/{dataset}/curve_of_growth.csv",
+            "results/{dataset}/curve_of_growth.png",
+        ],
+        [],
+    ),
+    "report": (
+        [
+            "results/{dataset}/catalog.reg",
+            "results/{dataset}/apertures.reg",
+            "results/{dataset}/frame_quality.csv",
+            "results/{dataset}/plots/frame_quality.html",
+            "results/{dataset}/plots/stack.png",
+            "results/{dataset}/plots/shifts.png",
+            "results/{dataset}/plots/background.png",
+        ],
+        [],
+    ),
+}
+
+
+def stage_products(stage):
+    """The stage's products of every dataset, what its target (`snakemake align`) asks for."""
+    return [path for name in DATASETS for path in dataset_products(name, stage)]
+
+
+def dataset_products(name, stage):
+    """The products of one ``stage`` (a key of STAGE_PRODUCTS) for dataset ``name``."""
+    dataset = DATASETS[name]
+    of_dataset, of_frames = STAGE_PRODUCTS[stage]
+    products = expand(of_dataset, dataset=name)
+    products += expand(of_frames, dataset=name, frame=dataset.frame_names)
+    # The single frames cataloged and measured besides the stack (detect: frames).
+    single = [f for f in dataset.settings["detect"]["frames"] if f in dataset.frames]
+    sky = dataset.settings["photometry"]["sky"]
+    if stage == "simulate" and dataset.simulate is not None:
+        products += [str(path) for path in dataset.frames.values()]
         products += expand(
-            [
-                "results/{dataset}/frames.csv",
-                "results/{dataset}/shifts.csv",
-                "results/{dataset}/rejected.csv",
-                "results/{dataset}/aligned_cube.fits",
-                "results/{dataset}/stack.fits",
-                "results/{dataset}/catalog.csv",
-                "results/{dataset}/catalog.ecsv",
-                "results/{dataset}/photometry.csv",
-                "results/{dataset}/photometry.ecsv",
-                "results/{dataset}/curve_of_growth.csv",
-                "results/{dataset}/curve_of_growth.png",
-                "results/{dataset}/catalog.reg",
-                "results/{dataset}/apertures.reg",
-                "results/{dataset}/frame_quality.csv",
-                "results/{dataset}/plots/frame_quality.html",
-                "results/{dataset}/plots/stack.png",
-                "results/{dataset}/plots/shifts.png",
-                "results/{dataset}/plots/background.png",
-            ],
-            dataset=name,
+            "data/{dataset}/truth_{table}.csv", dataset=name, table=["shifts", "stars"]
         )
+    if stage == "register" and dataset.simulate is not None:
+        products.append(f"results/{name}/registration_accuracy.csv")
+    if stage in ("detect", "photometry"):
         products += expand(
-            "results/{dataset}/frames/{frame}.photometry.{ext}",
+            "results/{dataset}/frames/{frame}.{product}.{ext}",
             dataset=name,
-            frame=[
-                f for f in dataset.settings["detect"]["frames"] if f in dataset.frames
-            ],
+            frame=single,
+            product="catalog" if stage == "detect" else "photometry",
             ext=["csv", "ecsv"],
         )
-        sky = dataset.settings["photometry"]["sky"]
-        if sky["targets"] or sky["targets_file"]:
-            products += expand(
-                "results/{dataset}/sky_photometry.{ext}",
-                dataset=name,
-                ext=["csv", "ecsv"],
-            )
-        if dataset.simulate is not None:
-            products.append(f"results/{name}/registration_accuracy.csv")
+    if stage == "photometry" and (sky["targets"] or sky["targets_file"]):
+        products += expand(
+            "results/{dataset}/sky_photometry.{ext}", dataset=name, ext=["csv", "ecsv"]
+        )
     return products
+
+
+def all_products():
+    """Every stage's products of every dataset, what `snakemake` makes by default."""
+    return [path for stage in STAGE_PRODUCTS for path in stage_products(stage)]

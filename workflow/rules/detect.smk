@@ -16,12 +16,24 @@ rule detect_sources:
         mem_mb=mem_mb(60),
         runtime=runtime(15),
     params:
-        detect=setting("detect"),
+        # Not `frames`: which single frames are cataloged does not change a catalog.
+        detect=setting_keys(
+            "detect",
+            "box_size",
+            "passes",
+            "match_radius",
+            "clean",
+            "residual_pass",
+            "centroid",
+            "centroid_box",
+            "centroid_max_shift",
+        ),
     script:
         "../../scripts/detect_sources.py"
 
 
 use rule detect_sources as detect_frame_sources with:
+    """Find the sources of a single background-subtracted frame (`detect: frames`), as on the stack."""
     input:
         image="results/{dataset}/background/{frame}.sub.fits",
     output:
@@ -31,3 +43,9 @@ use rule detect_sources as detect_frame_sources with:
         "logs/{dataset}/detect_frame_sources/{frame}.log",
     benchmark:
         "benchmarks/{dataset}/detect_frame_sources/{frame}.tsv"
+
+
+rule detect:
+    """Stage target (`snakemake detect`): every dataset's catalogs, the stack's and its chosen frames'."""
+    input:
+        stage_products("detect"),

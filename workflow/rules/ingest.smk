@@ -1,3 +1,4 @@
+# One job per batch of frames, not per frame: why, in common.smk above frame_batches().
 for dataset, index, frames in frame_batches():
 
     rule:
@@ -48,3 +49,9 @@ rule tabulate_frames:
         raw=raw_frame_paths,
     script:
         "../../scripts/tabulate_frames.py"
+
+
+rule ingest:
+    """Stage target (`snakemake ingest`): every dataset's ingested frames and its frames.csv."""
+    input:
+        stage_products("ingest"),

@@ -1,5 +1,5 @@
 rule measure_photometry:
-    """Aperture photometry of the catalogue on the stack: several radii, local annulus background, errors, flags."""
+    """Aperture photometry of the catalog on the stack: several radii, local annulus background, errors, flags."""
     input:
         image="results/{dataset}/stack.fits",
         catalog="results/{dataset}/catalog.csv",
@@ -17,12 +17,21 @@ rule measure_photometry:
         mem_mb=mem_mb(50),
         runtime=runtime(6),
     params:
-        photometry=setting("photometry"),
+        photometry=setting_keys(
+            "photometry",
+            "radii",
+            "annulus",
+            "neighbour_radius",
+            "zero_point",
+            "mask_sources",
+            "min_sky_fraction",
+        ),
     script:
         "../../scripts/measure_photometry.py"
 
 
 use rule measure_photometry as measure_frame_photometry with:
+    """Aperture photometry of a single frame (`detect: frames`) with its own catalog, as on the stack."""
     input:
         image="results/{dataset}/background/{frame}.sub.fits",
         catalog="results/{dataset}/frames/{frame}.catalog.csv",
@@ -59,7 +68,7 @@ rule measure_curve_of_growth:
         mem_mb=mem_mb(10),
         runtime=runtime(2),
     params:
-        photometry=setting("photometry"),
+        photometry=setting_keys("photometry", "radii", "annulus", "growth_stars"),
     script:
         "../../scripts/measure_curve_of_growth.py"
 
@@ -82,6 +91,12 @@ rule measure_sky_targets:
         mem_mb=mem_mb(50),
         runtime=runtime(6),
     params:
-        photometry=setting("photometry"),
+        photometry=setting_keys("photometry", "sky", "mask_sources", "min_sky_fraction"),
     script:
         "../../scripts/measure_sky_targets.py"
+
+
+rule photometry:
+    """Stage target (`snakemake photometry`): every dataset's photometry, curve of growth and sky targets."""
+    input:
+        stage_products("photometry"),

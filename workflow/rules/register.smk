@@ -22,6 +22,7 @@ rule prepare_reference:
         "../../scripts/prepare_reference.py"
 
 
+# One job per batch of frames, not per frame: why, in common.smk above frame_batches().
 for dataset, index, frames in frame_batches():
 
     rule:
@@ -96,8 +97,16 @@ rule select_frames:
         mem_mb=mem_mb(0),
         runtime=runtime(0),
     params:
-        quality=setting("quality"),
-        reference=lambda wildcards: DATASETS[wildcards.dataset].reference,
+        quality=setting_keys(
+            "quality",
+            "min_correlation",
+            "min_overlap",
+            "min_stars",
+            "max_fwhm",
+            "on_bad_frame",
+            "min_frames",
+        ),
+        reference=reference_frame("{frame}"),
     script:
         "../../scripts/select_frames.py"
 
@@ -122,3 +131,9 @@ rule assess_registration:
         runtime=runtime(0),
     script:
         "../../scripts/assess_registration.py"
+
+
+rule register:
+    """Stage target (`snakemake register`): every dataset's shifts, frame selection and rejected frames."""
+    input:
+        stage_products("register"),

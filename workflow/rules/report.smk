@@ -2,7 +2,7 @@
 
 
 rule write_catalog_regions:
-    """The catalogue's sources as a DS9 region file: a circle per source, labelled with its id."""
+    """The catalog's sources as a DS9 region file: a circle per source, labelled with its id."""
     input:
         catalog="results/{dataset}/catalog.csv",
     output:
@@ -40,7 +40,7 @@ rule write_aperture_regions:
         mem_mb=mem_mb(0),
         runtime=runtime(0),
     params:
-        photometry=setting("photometry"),
+        photometry=setting_keys("photometry", "radii", "annulus"),
     script:
         "../../scripts/write_aperture_regions.py"
 
@@ -68,8 +68,7 @@ rule plot_stack:
         mem_mb=mem_mb(30),
         runtime=runtime(3),
     params:
-        photometry=setting("photometry"),
-        stack_method=setting("stack/method"),
+        photometry=setting_keys("photometry", "radii", "annulus"),
     script:
         "../../scripts/plot_stack.py"
 
@@ -158,3 +157,9 @@ rule tabulate_frame_quality:
         reference=reference_frame("{frame}"),
     script:
         "../../scripts/tabulate_frame_quality.py"
+
+
+rule report:
+    """Stage target (`snakemake report`): every dataset's region files, quality table and figures."""
+    input:
+        stage_products("report"),

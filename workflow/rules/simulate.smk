@@ -5,6 +5,7 @@ for _name, _dataset in DATASETS.items():
         continue
 
     rule:
+        """Make a synthetic dataset's frames from its spec with stackphot.simulate, with the true shifts and stars."""
         name:
             f"simulate_{_name}"
         input:
@@ -25,3 +26,9 @@ for _name, _dataset in DATASETS.items():
             runtime=runtime(3, _name, "all"),
         script:
             "../../scripts/simulate_frames.py"
+
+
+rule simulate:
+    """Stage target (`snakemake simulate`): every simulated dataset's frames and their truth tables."""
+    input:
+        stage_products("simulate"),

@@ -16,12 +16,19 @@ rule stack_frames:
         "../../envs/stackphot.yaml"
     threads: 2
     resources:
-        mem_mb=lambda wildcards: setting("stack/memory_mb", wildcards.dataset) + 400,
+        # The run setting of the stack's memory: params memory_mb follows it (stack_memory_budget, common.smk).
+        mem_mb=STACK_MEM_MB,
         runtime=runtime(1.5, n_frames="all"),
     params:
         method=setting("stack/method"),
         sigma=setting("stack/sigma"),
         maxiters=setting("stack/maxiters"),
-        memory_mb=setting("stack/memory_mb"),
+        memory_mb=stack_memory_budget,
     script:
         "../../scripts/stack_frames.py"
+
+
+rule stack:
+    """Stage target (`snakemake stack`): every dataset's stack.fits."""
+    input:
+        stage_products("stack"),
