@@ -14,7 +14,7 @@ PACKAGE = ROOT / "src" / "stackphot"
 # First the shared foundations, then the source of simulated frames and the datasets, then the stages in
 # the order of the pipeline.
 LAYERS = [
-    {"numerics", "geometry", "provenance", "io", "scripting"},
+    {"numerics", "geometry", "options", "provenance", "io", "scripting"},
     {"simulate"},
     {"datasets"},
     {"ingest", "frames"},

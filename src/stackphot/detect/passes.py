@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from photutils.detection import DAOStarFinder, IRAFStarFinder
 
+from stackphot.options import check_fields, check_values
+
 __all__ = ["FINDERS", "DetectionPass"]
 
 FINDERS = {"dao": DAOStarFinder, "iraf": IRAFStarFinder}
@@ -77,9 +79,7 @@ class DetectionPass:
             "min_separation must be >= 0": self.min_separation is None or self.min_separation >= 0,
             "sigma_radius must be positive": self.sigma_radius is None or self.sigma_radius > 0,
         }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError("invalid detection pass: " + "; ".join(failed))
+        check_values(checks, "detection pass")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping) -> DetectionPass:
@@ -90,17 +90,7 @@ class DetectionPass:
         ValueError
             Unknown keys (all of them are named), missing required keys, a bad finder or bad values.
         """
-        fields = dataclasses.fields(cls)
-        known = {field.name for field in fields}
-        unknown = sorted(map(str, set(mapping) - known))
-        if unknown:
-            raise ValueError(
-                f"unknown detection pass option(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        required = [f.name for f in fields if f.default is dataclasses.MISSING]
-        missing = [name for name in required if name not in mapping]
-        if missing:
-            raise ValueError(f"detection pass is missing required option(s): {', '.join(missing)}")
+        check_fields(cls, mapping, "detection pass")
         return cls(**mapping)
 
     def make_finder(self, threshold, *, exclude_border: bool = True):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from stackphot.options import check_fields, check_values
 
 
 def _pair(value, kind, name):
@@ -172,9 +173,7 @@ class SimulationConfig:
             "sky_centre must be RA in [0, 360) and Dec in [-90, 90]": 0 <= self.sky_centre[0] < 360
             and -90 <= self.sky_centre[1] <= 90,
         }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError("invalid simulation config: " + "; ".join(failed))
+        check_values(checks, "simulation config")
 
     @classmethod
     def from_mapping(cls, mapping: Mapping) -> SimulationConfig:
@@ -185,10 +184,5 @@ class SimulationConfig:
         ValueError
             Unknown keys (all of them are named) or invalid values.
         """
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = sorted(set(mapping) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown simulation option(s): {', '.join(map(str, unknown))} (known: {', '.join(sorted(known))})"
-            )
+        check_fields(cls, mapping, "simulation")
         return cls(**mapping)
