@@ -16,9 +16,10 @@ def snakemake_command(workdir, config: dict, *extra: str) -> tuple[list[str], di
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    # A fixed SOURCE_DATE_EPOCH dates the products, so that two runs can be compared byte for byte.
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1764547200"))
+    # A fixed SOURCE_DATE_EPOCH dates the products, so that two runs can be compared byte for byte. tests/bin's
+    # scontrol spares every local run the SLURM plugin's 9 s wait for a controller (see that file).
+    path = os.pathsep.join([str(Path(sys.executable).parent), str(ROOT / "tests" / "bin"), os.environ["PATH"]])
+    env = dict(os.environ, PATH=path, SOURCE_DATE_EPOCH=os.environ.get("SOURCE_DATE_EPOCH", "1764547200"))
     command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory",
                str(workdir), "--cores", "2", *extra]
     return command, env
