@@ -32,10 +32,10 @@ from stackphot.align import align_frame
 from stackphot.background import subtract_background
 from stackphot.datasets import resolve_datasets
 from stackphot.geometry import Transform
-from stackphot.ingest import NONFINITE, ingest_product
+from stackphot.ingest import ingest_product
 from stackphot.io import read_raw_frame
 from stackphot.provenance import sha256
-from stackphot.register import prepare_for_registration, register_frame, spectrum
+from stackphot.register import prepare_frame, register_frame, spectrum, triangles
 from stackphot.stack import combine
 
 
@@ -79,10 +79,12 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
 
     reference = subtracted(dataset.reference)
     with clock("register"):
-        reference_image = prepare_for_registration(reference[0], mask=(reference[2] & NONFINITE) > 0,
-                                                   crop=register["crop"], smooth_sigma=register["smooth_sigma"],
-                                                   threshold=register["threshold"])
-        reference_spectrum = spectrum(reference_image)
+        reference_image, _, reference_stars = prepare_frame(reference[0], reference[2], crop=register["crop"],
+                                                            smooth_sigma=register["smooth_sigma"],
+                                                            threshold=register["threshold"])
+        shared = {"reference_spectrum": spectrum(reference_image),
+                  "reference_triangles": triangles(reference_stars[:, :2])}
+    options = {**register, "min_matched_stars": config["quality"]["min_matched_stars"]}
     # The aligned planes go to float32 memmaps on disk, as the workflow's cube does: 200 frames of 2048 x 2048
     # are 3.2 GB of data and as much of errors, which combine reads back in blocks within its memory budget.
     shape = (len(dataset.frames), *reference[0].shape)
@@ -94,15 +96,12 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
         is_reference = name == dataset.reference
         data, error, mask = reference if is_reference else subtracted(name)
         with clock("register"):
-            row, _ = register_frame(data, mask, reference_image, crop=register["crop"],
-                                    smooth_sigma=register["smooth_sigma"], threshold=register["threshold"],
-                                    upsample_factor=register["upsample_factor"],
-                                    reference_spectrum=reference_spectrum)
+            row, _ = register_frame(data, mask, reference_image, reference_stars, **options, **shared)
         # Rounded as shifts.csv stores them (%.6f), so that the stacks can be compared bit for bit.
-        dy, dx = round(row["dy"], 6), round(row["dx"], 6)
-        shifts.append({"frame": name, "dy": dy, "dx": dx})
+        row = {key: round(value, 6) if isinstance(value, float) else value for key, value in row.items()}
+        shifts.append({"frame": name, **row})
         with clock("align"):
-            aligned = align_frame(data, Transform.translation(dy, dx), error=error, mask=mask > 0,
+            aligned = align_frame(data, Transform.from_row(row), error=error, mask=mask > 0,
                                   order=config["align"]["order"])
             cube[index], errors[index] = aligned.data, aligned.error
     stack = config["stack"]

@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from stackphot.io import frame_stem, read_image, write_table
-from stackphot.register import register_frame, spectrum
+from stackphot.io import frame_stem, read_image, read_table, write_table
+from stackphot.register import register_frame, spectrum, triangles
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -14,20 +14,19 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     reference, _, _ = read_image(smk.input.reference)
-    reference_spectrum = spectrum(reference)
+    reference_stars = read_table(smk.input.reference_stars)[["x", "y", "snr"]].to_numpy(dtype=float)
+    shared = {"reference_spectrum": spectrum(reference), "reference_triangles": triangles(reference_stars[:, :2])}
     rows = []
     for path in smk.input.frames:
         data, header, ext = read_image(path, "MASK")
         try:
-            row, warning = register_frame(data, ext["MASK"], reference, crop=smk.params.crop,
-                                          smooth_sigma=smk.params.smooth_sigma, threshold=smk.params.threshold,
-                                          upsample_factor=smk.params.upsample_factor,
-                                          reference_spectrum=reference_spectrum)
+            row, warning = register_frame(data, ext["MASK"], reference, reference_stars, **smk.params, **shared)
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         if warning:
             log.warning("%s: %s", path, warning)
-        log.info("%s: %s", header.get("ORIGFILE"), ", ".join(f"{key} {value:.4g}" for key, value in row.items()))
+        log.info("%s: %s", header.get("ORIGFILE"), ", ".join(
+            f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}" for key, value in row.items()))
         rows.append({"frame": frame_stem(path).removesuffix(".sub"), **row})
     write_table(smk.output.shifts, pd.DataFrame(rows))
 

@@ -1,10 +1,11 @@
-"""Rule prepare_reference: the reference frame reduced to the light of its sources."""
+"""Rule prepare_reference: the reference frame reduced to the light of its sources, and its stars."""
 
 from typing import TYPE_CHECKING
 
-from stackphot.ingest import NONFINITE
-from stackphot.io import read_image, write_image
-from stackphot.register import prepare_for_registration
+import pandas as pd
+
+from stackphot.io import read_image, write_image, write_table
+from stackphot.register import prepare_frame
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -13,17 +14,13 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     data, header, ext = read_image(smk.input.frame, "MASK")
-    prepared = prepare_for_registration(
-        data,
-        mask=(ext["MASK"] & NONFINITE) > 0,
-        crop=smk.params.crop,
-        smooth_sigma=smk.params.smooth_sigma,
-        threshold=smk.params.threshold,
-    )
-    log.info("reference %s: %.1f%% of pixels above the threshold", header.get("ORIGFILE"),
-             100 * (prepared > 0).mean())
+    prepared, figures, stars = prepare_frame(data, ext["MASK"], crop=smk.params.crop,
+                                             smooth_sigma=smk.params.smooth_sigma, threshold=smk.params.threshold)
+    log.info("reference %s: %.1f%% of pixels above the threshold, %d stars (%d kept for matching)",
+             header.get("ORIGFILE"), 100 * (prepared > 0).mean(), figures.n_stars, len(stars))
     write_image(smk.output.prepared, prepared, header,
                 history=["stackphot registration image: destriped, median filtered, smoothed, thresholded"])
+    write_table(smk.output.stars, pd.DataFrame(stars, columns=["x", "y", "snr"]))
 
 
 if __name__ == "__main__":

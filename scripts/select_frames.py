@@ -14,6 +14,7 @@ def main(smk, log):
     limits = smk.params.quality
     judged = judge_frames(read_table(smk.input.shifts), reference=smk.params.reference,
                           min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"],
+                          min_matched_stars=limits["min_matched_stars"],
                           min_stars=limits["min_stars"], max_fwhm=limits["max_fwhm"])
     rejected = judged.loc[~judged["accepted"], ["frame", "reason"]]
     for row in rejected.itertuples():

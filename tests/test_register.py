@@ -101,8 +101,12 @@ def test_prepare_frame_gives_the_registration_image_bit_for_bit_with_the_stars(f
 
     frame = ingest_frame(RawFrame(frame_set.frames[1].astype(np.float32), frame_set.headers[1], "sim.fits", 0, 65535.0))
     data = frame.data - estimate_background(frame.data, method="mesh", mask=frame.mask > 0).map
-    prepared, stars = prepare_frame(data, frame.mask, crop=crop, smooth_sigma=2.0, threshold=2.0)
+    prepared, figures, stars = prepare_frame(data, frame.mask, crop=crop, smooth_sigma=2.0, threshold=2.0)
     expected = prepare_for_registration(data, mask=(frame.mask & NONFINITE) > 0, crop=crop, smooth_sigma=2.0,
                                         threshold=2.0)
     assert prepared.tobytes() == expected.tobytes()
-    assert stars.n_stars > 50
+    assert figures.n_stars > 50
+    # The star positions are in the whole frame's pixels, inside the crop when there is one.
+    y0, y1, x0, x1 = crop or (0, data.shape[0], 0, data.shape[1])
+    assert len(stars) > 50 and (stars[:, 0] >= x0).all() and (stars[:, 0] < x1).all()
+    assert (stars[:, 1] >= y0).all() and (stars[:, 1] < y1).all()

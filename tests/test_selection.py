@@ -10,6 +10,8 @@ QUALITY = pd.DataFrame({
     "dx": [0.0, -0.5, np.nan, 2.0, 10.0],
     "correlation": [1.0, 0.91, 0.0, 0.05, 0.8],
     "overlap": [1.0, 0.98, 0.0, 0.9, 0.2],
+    "method": ["xcorr", "xcorr", "none", "xcorr", "xcorr"],
+    "n_matched": [50, 40, 0, 3, 30],
 })
 
 
@@ -17,12 +19,23 @@ def test_frames_are_judged_with_a_reason():
     judged = judge_frames(QUALITY, reference="a", min_correlation=0.3, min_overlap=0.5)
     assert list(judged.accepted) == [True, True, False, False, False]
     assert judged.reason[0] == judged.reason[1] == ""
-    assert "nothing above the registration threshold" in judged.reason[2]
-    assert "correlation with the reference 0.050 < 0.3" in judged.reason[3]
+    assert "not registered: nothing above the registration threshold and 0 stars matched < 8" in judged.reason[2]
+    assert "correlation with the reference 0.050 < 0.3 and 3 stars matched < 8: not the same field" in judged.reason[3]
     assert "overlap with the reference 20.0% < 50%" in judged.reason[4]
     # The reference is never rejected, whatever its figures.
     assert judge_frames(QUALITY.assign(correlation=0.0), reference="a", min_correlation=0.3,
                         min_overlap=0.5).accepted[0]
+
+
+def test_a_frame_the_stars_register_or_confirm_passes_whatever_its_correlation():
+    # A meridian flip correlates badly but its stars fit; thin clouds lower the correlation of a frame whose
+    # stars still confirm the shift.
+    quality = QUALITY.iloc[[0, 3, 3]].assign(method=["xcorr", "stars", "xcorr"], n_matched=[50, 40, 12])
+    judged = judge_frames(quality.reset_index(drop=True), reference="a", min_correlation=0.3, min_overlap=0.5)
+    assert judged.accepted.all()
+    few = judge_frames(quality.reset_index(drop=True), reference="a", min_correlation=0.3, min_overlap=0.5,
+                       min_matched_stars=20)
+    assert list(few.accepted) == [True, True, False]
 
 
 def test_star_count_and_fwhm_limits_apply_only_when_set():
@@ -40,7 +53,7 @@ def test_star_count_and_fwhm_limits_apply_only_when_set():
 def test_the_run_stops_on_fail_or_with_too_few_frames():
     judged = judge_frames(QUALITY, reference="a", min_correlation=0.3, min_overlap=0.5)
     check_selection(judged, on_bad_frame="reject", min_frames=2, dataset="night")
-    with pytest.raises(FrameSelectionError, match=r"dataset night: 3 bad frame\(s\) \(c: no shift measured"):
+    with pytest.raises(FrameSelectionError, match=r"dataset night: 3 bad frame\(s\) \(c: not registered"):
         check_selection(judged, on_bad_frame="fail", min_frames=2, dataset="night")
     with pytest.raises(FrameSelectionError, match="only 2 good frame"):
         check_selection(judged, on_bad_frame="reject", min_frames=3, dataset="night")

@@ -1,9 +1,10 @@
 rule prepare_reference:
-    """Reduce the reference frame to the light of its sources, the image every frame is correlated with."""
+    """Reduce the reference frame to the light of its sources, the image every frame is correlated with, and list its stars."""
     input:
         frame=reference_frame("results/{dataset}/background/{frame}.sub.fits"),
     output:
         prepared="results/{dataset}/register/reference.fits",
+        stars="results/{dataset}/register/reference_stars.csv",
     log:
         "logs/{dataset}/prepare_reference.log",
     benchmark:
@@ -26,7 +27,7 @@ rule prepare_reference:
 for dataset, index, frames in frame_batches():
 
     rule:
-        """Cross-correlate a batch of frames with the reference: a table of each one's subpixel shift and quality figures."""
+        """Register a batch of frames by cross-correlation and matched stars: each one's transform and quality figures."""
         name:
             batch_rule_name("measure_shifts", dataset, index)
         input:
@@ -36,6 +37,7 @@ for dataset, index, frames in frame_batches():
                 frame=frames,
             ),
             reference=f"results/{dataset}/register/reference.fits",
+            reference_stars=f"results/{dataset}/register/reference_stars.csv",
         output:
             shifts=f"results/{dataset}/register/batch_{index:04d}.csv",
         log:
@@ -53,6 +55,11 @@ for dataset, index, frames in frame_batches():
             threshold=setting("register/threshold", dataset),
             crop=setting("register/crop", dataset),
             upsample_factor=setting("register/upsample_factor", dataset),
+            model=setting("register/model", dataset),
+            scale_range=setting("register/scale_range", dataset),
+            match_tolerance=setting("register/match_tolerance", dataset),
+            max_xcorr_residual=setting("register/max_xcorr_residual", dataset),
+            min_matched_stars=setting("quality/min_matched_stars", dataset),
         script:
             "../../scripts/measure_shifts.py"
 
@@ -101,6 +108,7 @@ rule select_frames:
             "quality",
             "min_correlation",
             "min_overlap",
+            "min_matched_stars",
             "min_stars",
             "max_fwhm",
             "on_bad_frame",

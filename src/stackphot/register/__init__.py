@@ -6,6 +6,13 @@ counts the frame's stars and measures their FWHM on the way, ``select`` judges e
 quality limits, and ``assess`` compares the result with a simulation's truth. ``register_frame`` is one
 frame's row of the registration table: its ``stackphot.geometry.Transform`` in the table's columns, and the
 quality figures.
+
+Every frame is measured both ways: the cross-correlation translation (``correlate``) and a transform fitted
+to its stars matched with the reference's (``match``). The cross-correlation is kept where the matched stars
+confirm it; the star fit is used where the translation leaves them further than ``max_xcorr_residual`` from
+where the fit puts them (a turned or scaled frame) or where the cross-correlation failed (a meridian flip);
+with fewer than ``min_matched_stars`` pairs (a faint or sparse frame) the cross-correlation is kept and the
+row says it was not checked. The row's ``method`` and ``note`` say which, and why.
 """
 
 from __future__ import annotations
@@ -19,44 +26,110 @@ from stackphot.register.correlate import (NothingToRegisterError, RegistrationEr
                                           spectrum)
 from stackphot.register.prepare import (clean_for_registration, crop_region, prepare_for_registration, smooth,
                                         stretch, subtract_line_medians)
-from stackphot.register.stars import StarFigures, star_figures
+from stackphot.register.match import MODELS, StarMatch, Triangles, fit_transform, match_stars, triangles
+from stackphot.register.stars import StarFigures, find_peaks, peak_positions, star_figures
 
-__all__ = ["NothingToRegisterError", "RegistrationError", "Shift", "StarFigures", "clean_for_registration",
-           "crop_region", "measure_shift", "prepare_for_registration", "prepare_frame", "register_frame",
-           "smooth", "spectrum", "star_figures", "stretch", "subtract_line_medians"]
+__all__ = ["MODELS", "NothingToRegisterError", "RegistrationError", "Shift", "StarFigures", "StarMatch",
+           "Triangles", "clean_for_registration", "crop_region", "fit_transform", "match_stars", "measure_shift",
+           "prepare_for_registration", "prepare_frame", "register_frame", "smooth", "spectrum", "star_figures",
+           "stretch", "subtract_line_medians", "triangles"]
+
+# Stars whose positions are kept for the matching, brightest first: more add time, not precision.
+MATCH_STARS = 500
+# A smoothed peak counts as a star above this many times the smoothed noise (n_stars and the matching).
+STAR_NSIGMA = 5.0
+# A star fit whose pairs scatter more than this (px, weighted RMS) paired stars by chance or measured them
+# badly (the real M13 frames' defocused rings: 0.7-0.9 px, where simulated stars give 0.1 px).
+MAX_STAR_RESIDUAL = 0.4
+SIGNIFICANCE = 3.0  # the translation must be this many of the star fit's standard errors off to be replaced
 
 
 def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
     """A background-subtracted frame reduced for registration as ``prepare_for_registration`` does, with its
-    stars counted and their FWHM measured on the way: ``(prepared image, StarFigures)``."""
+    stars found on the way: ``(prepared image, StarFigures, stars)``, the stars an (n, 3) array of x, y (the
+    whole frame's pixels) and signal-to-noise ratio (of the smoothed peak), brightest first."""
     cleaned = clean_for_registration(data, mask=(mask & NONFINITE) > 0, crop=crop)
     smoothed = smooth(cleaned, smooth_sigma)
     noise = mad_std(smoothed)
-    stars = star_figures(cleaned, smoothed, noise=noise, bad=mask[crop_region(data.shape, crop)] > 0)
-    return stretch(smoothed, threshold, noise), stars
+    region = crop_region(data.shape, crop)
+    peaks = find_peaks(smoothed, noise=noise, nsigma=STAR_NSIGMA)
+    figures = star_figures(cleaned, smoothed, noise=noise, bad=mask[region] > 0, peaks=peaks)
+    ys, xs = (axis[:MATCH_STARS] for axis in peaks)
+    positions = peak_positions(smoothed, ys, xs) + [region[1].start or 0, region[0].start or 0]
+    stars = np.column_stack([positions, smoothed[ys, xs] / noise])
+    return stretch(smoothed, threshold, noise), figures, stars
 
 
-def register_frame(data, mask, reference, *, crop, smooth_sigma, threshold, upsample_factor,
-                   reference_spectrum=None) -> tuple[dict, str | None]:
-    """One frame's row of the registration table against the prepared ``reference`` (its FFT:
-    ``reference_spectrum``, computed once per batch), and a warning when the frame holds nothing to register.
+def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma, threshold, upsample_factor,
+                   model="similarity", scale_range=(0.9, 1.1), match_tolerance=1.5, max_xcorr_residual=0.1,
+                   min_matched_stars=8, reference_spectrum=None,
+                   reference_triangles=None) -> tuple[dict, str | None]:
+    """One frame's row of the registration table against the prepared ``reference`` and its ``reference_stars``
+    (both from ``prepare_frame``); ``reference_spectrum`` and ``reference_triangles`` are
+    the reference's FFT and triangles, made once per batch. Also a warning when the frame holds nothing to
+    register.
 
-    The row: the transform's columns (``stackphot.geometry.COLUMNS``), ``correlation, xcorr_error, overlap``
-    and the frame's ``n_stars, fwhm``. A blank frame is no reason to stop: its transform is unknown (NaN)
-    and the frame selection rejects it. A blank reference is: NothingToRegisterError.
+    The row: the transform's columns (``stackphot.geometry.COLUMNS``); ``method`` (``xcorr``, ``stars`` or
+    ``none``), ``n_matched`` (star pairs), ``residual`` (px, RMS of the pairs after the transform used),
+    ``xcorr_residual`` (px, RMS distance between where the cross-correlation translation and the star fit
+    put the matched stars); the cross-correlation's ``correlation, xcorr_error``; the ``overlap`` of the
+    transform used; the frame's ``n_stars, fwhm``; and a ``note`` saying why the method was chosen. A blank
+    frame is no reason to stop: its transform is unknown (NaN) and the frame selection rejects it. A blank
+    reference is: NothingToRegisterError.
     """
-    prepared, stars = prepare_frame(data, mask, crop=crop, smooth_sigma=smooth_sigma, threshold=threshold)
+    prepared, figures, stars = prepare_frame(data, mask, crop=crop, smooth_sigma=smooth_sigma,
+                                             threshold=threshold)
     warning = None
     try:
         shift = measure_shift(reference, prepared, upsample_factor=upsample_factor,
                               reference_spectrum=reference_spectrum)
-        transform = Transform.translation(shift.dy, shift.dx)
+        xcorr = Transform.translation(shift.dy, shift.dx)
     except NothingToRegisterError as error:
         if not np.any(reference):
             raise
         warning = str(error)
         shift = Shift(dy=np.nan, dx=np.nan, correlation=0.0, xcorr_error=np.nan, overlap=0.0)
-        transform = Transform.unknown()
-    row = {**transform.columns(), "correlation": shift.correlation, "xcorr_error": shift.xcorr_error,
-           "overlap": shift.overlap, "n_stars": stars.n_stars, "fwhm": stars.fwhm}
+        xcorr = Transform.unknown()
+    reference_xy = reference_stars[:, :2]
+    match = match_stars(stars[:, :2], reference_xy, model=model, scale_range=scale_range, tolerance=match_tolerance,
+                        guess=xcorr, reference_triangles=reference_triangles, frame_snr=stars[:, 2],
+                        reference_snr=reference_stars[:, 2])
+    n_matched = match.n_matched if match else 0
+    xcorr_residual = residual = np.nan
+    if match is not None and xcorr.is_valid:
+        frame_xy = stars[match.frame_index, :2]
+        fitted = np.column_stack(match.transform.apply(frame_xy[:, 0], frame_xy[:, 1]))
+        xcorr_xy = np.column_stack(xcorr.apply(frame_xy[:, 0], frame_xy[:, 1]))
+        xcorr_residual = match.rms(xcorr_xy - fitted)
+        residual = match.rms(xcorr_xy - reference_xy[match.reference_index])
+    # The star fit takes over only where it differs from the translation by more than its own uncertainty
+    # at the stars (few, poorly centred stars: M13's defocused rings, give a fit no better than the xcorr).
+    limit = max_xcorr_residual
+    if match is not None:
+        limit = max(limit, SIGNIFICANCE * match.uncertainty)
+    trusted = n_matched >= min_matched_stars and match.residual <= MAX_STAR_RESIDUAL
+    if trusted and not xcorr_residual <= limit:
+        method, transform, residual, overlap = "stars", match.transform, match.residual, None
+        note = ("cross-correlation failed: the star fit is used" if not xcorr.is_valid else
+                f"the cross-correlation translation is {xcorr_residual:.2f} px RMS off the star fit: the star "
+                "fit is used")
+    elif xcorr.is_valid:
+        method, transform, overlap = "xcorr", xcorr, shift.overlap
+        if trusted:
+            note = f"{n_matched} matched stars agree: {xcorr_residual:.2f} px RMS off their fit, limit {limit:.2f} px"
+        elif n_matched >= min_matched_stars:
+            note = (f"{n_matched} stars matched, but their fit is loose ({match.residual:.2f} px RMS > "
+                    f"{MAX_STAR_RESIDUAL:g}): the cross-correlation is kept, unchecked")
+        else:
+            note = (f"{n_matched} stars matched, fewer than {min_matched_stars}: the cross-correlation is kept, "
+                    "unchecked")
+    else:
+        method, transform, overlap = "none", Transform.unknown(), 0.0
+        note = f"no cross-correlation and {n_matched} stars matched, fewer than {min_matched_stars}"
+    if overlap is None:
+        overlap = transform.overlap(np.shape(data))
+    row = {**transform.columns(), "method": method, "n_matched": n_matched, "residual": residual,
+           "xcorr_residual": xcorr_residual, "correlation": shift.correlation, "xcorr_error": shift.xcorr_error,
+           "overlap": overlap, "n_stars": figures.n_stars, "fwhm": figures.fwhm, "note": note}
     return row, warning
+

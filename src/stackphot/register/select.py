@@ -11,8 +11,10 @@ from stackphot.io import read_table
 def read_selection(path) -> pd.DataFrame:
     """The ``frame_selection.csv`` written by the select_frames rule, in frame order: every quality column,
     ``accepted`` as bool and ``reason`` as text ('' for an accepted frame)."""
-    selection = read_table(path, "reason")
-    selection["reason"] = selection["reason"].fillna("")
+    selection = read_table(path, "reason", "method", "note")
+    for column in ("reason", "note"):
+        if column in selection:
+            selection[column] = selection[column].fillna("")
     selection["accepted"] = selection["accepted"].astype(bool)
     return selection
 
@@ -22,14 +24,16 @@ class FrameSelectionError(ValueError):
 
 
 def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: float, min_overlap: float,
-                 min_stars: int | None = None, max_fwhm: float | None = None) -> pd.DataFrame:
-    """``quality`` (one row per frame: ``frame, dy, dx, correlation, overlap``, and ``n_stars, fwhm`` when
-    their limits are set) with ``accepted`` and ``reason`` columns; the reason says why a frame is
-    rejected, and is empty for accepted frames.
+                 min_matched_stars: int = 8, min_stars: int | None = None,
+                 max_fwhm: float | None = None) -> pd.DataFrame:
+    """``quality`` (one row per frame: ``frame, dy, dx, method, n_matched, correlation, overlap``, and
+    ``n_stars, fwhm`` when their limits are set) with ``accepted`` and ``reason`` columns; the reason says
+    why a frame is rejected, and is empty for accepted frames.
 
-    A frame is rejected when it could not be registered (no shift: nothing above the registration
-    threshold, e.g. a closed-dome or blank frame), when its correlation with the reference at the found
-    shift is below ``min_correlation`` (unrelated light: clouds, a wrong field, pure noise), when less
+    A frame is rejected when it could not be registered (neither a cross-correlation nor a star fit: a
+    closed-dome or blank frame), when it was registered by cross-correlation alone (fewer than
+    ``min_matched_stars`` matched stars) and its correlation with the reference at the found shift is
+    below ``min_correlation`` (unrelated light: clouds, another field, pure noise), when less
     than ``min_overlap`` of it lands on the reference, or, where the limits are given, when it shows fewer
     than ``min_stars`` stars or their FWHM is above ``max_fwhm`` (or could not be measured). The reference
     is always accepted.
@@ -39,10 +43,12 @@ def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: floa
         if row.frame == reference:
             reasons.append("")
         elif not (np.isfinite(row.dy) and np.isfinite(row.dx)):
-            reasons.append("no shift measured: nothing above the registration threshold (a blank frame?)")
-        elif not row.correlation >= min_correlation:
-            reasons.append(f"correlation with the reference {row.correlation:.3f} < {min_correlation:g}: "
-                           "not the same field (pure noise, clouds, wrong pointing?)")
+            reasons.append(f"not registered: nothing above the registration threshold and {row.n_matched} "
+                           f"stars matched < {min_matched_stars} (a blank frame?)")
+        elif row.method != "stars" and row.n_matched < min_matched_stars and not row.correlation >= min_correlation:
+            reasons.append(f"correlation with the reference {row.correlation:.3f} < {min_correlation:g} and "
+                           f"{row.n_matched} stars matched < {min_matched_stars}: not the same field "
+                           "(another field, clouds, pure noise?)")
         elif not row.overlap >= min_overlap:
             reasons.append(f"overlap with the reference {row.overlap:.1%} < {min_overlap:.0%}")
         elif min_stars is not None and not row.n_stars >= min_stars:

@@ -35,7 +35,7 @@ class StarFigures:
 
 
 def star_figures(cleaned, smoothed, *, noise: float, nsigma: float = 5.0, half_box: int = 6,
-                 max_stars: int = 30, min_peak_snr: float = 20.0, bad=None) -> StarFigures:
+                 max_stars: int = 30, min_peak_snr: float = 20.0, bad=None, peaks=None) -> StarFigures:
     """Count the stars of one frame and measure their FWHM.
 
     Parameters
@@ -57,16 +57,47 @@ def star_figures(cleaned, smoothed, *, noise: float, nsigma: float = 5.0, half_b
         (a cluster's unresolved glow, noise) have no meaningful width.
     bad : 2D bool array, optional
         Pixels that must not enter a fit (saturated, no data): a star with one in its box is skipped.
+    peaks : (ys, xs), optional
+        ``find_peaks(smoothed, noise=noise, nsigma=nsigma)``, when the caller has them already.
     """
-    smoothed = np.asarray(smoothed)
-    peaks = (smoothed == ndimage.maximum_filter(smoothed, size=5)) & (smoothed > nsigma * noise)
-    ys, xs = np.nonzero(peaks)
-    order = np.argsort(-smoothed[ys, xs], kind="stable")
-    ys, xs = ys[order], xs[order]
+    ys, xs = find_peaks(smoothed, noise=noise, nsigma=nsigma) if peaks is None else peaks
     cleaned = np.asarray(cleaned, float)
     pixel_noise = mad_std(cleaned[::3, ::3])  # a ninth of the pixels gives the noise to a per cent
     return StarFigures(n_stars=int(ys.size), fwhm=_median_fwhm(cleaned, ys, xs, half_box, max_stars, bad,
                                                                min_peak=min_peak_snr * pixel_noise))
+
+
+def find_peaks(smoothed, *, noise: float, nsigma: float = 5.0):
+    """Rows and columns of the local maxima (5 x 5) of ``smoothed`` above ``nsigma * noise``, brightest first."""
+    smoothed = np.asarray(smoothed)
+    peaks = (smoothed == ndimage.maximum_filter(smoothed, size=5)) & (smoothed > nsigma * noise)
+    ys, xs = np.nonzero(peaks)
+    order = np.argsort(-smoothed[ys, xs], kind="stable")
+    return ys[order], xs[order]
+
+
+def peak_positions(smoothed, ys, xs) -> np.ndarray:
+    """Subpixel positions ``(x, y)`` of the peaks ``ys, xs`` of the smoothed frame, an (n, 2) array.
+
+    The smoothing is a matched filter, so a star's position is where the smoothed image peaks; a parabola
+    through the logarithms of the peak and its two neighbours finds it along each axis (exact for a
+    Gaussian). Peaks on the frame's edge keep their pixel position.
+    """
+    smoothed = np.asarray(smoothed, dtype=float)
+    ys, xs = np.asarray(ys), np.asarray(xs)
+    positions = np.column_stack([xs, ys]).astype(float)
+    ny, nx = smoothed.shape
+    inside = (ys > 0) & (ys < ny - 1) & (xs > 0) & (xs < nx - 1)
+    y, x = ys[inside], xs[inside]
+    tiny = np.finfo(float).tiny
+    centre = np.log(np.maximum(smoothed[y, x], tiny))
+    for axis, (before, after) in enumerate(((smoothed[y, x - 1], smoothed[y, x + 1]),
+                                            (smoothed[y - 1, x], smoothed[y + 1, x]))):
+        low, high = np.log(np.maximum(before, tiny)), np.log(np.maximum(after, tiny))
+        curvature = low - 2 * centre + high
+        offset = np.where(curvature < 0, 0.5 * (low - high) / np.where(curvature < 0, curvature, -1.0), 0.0)
+        positions[inside, axis] += np.clip(offset, -0.5, 0.5)
+    return positions
 
 
 def _median_fwhm(image, ys, xs, half_box, max_stars, bad, min_peak) -> float:
