@@ -308,3 +308,31 @@ def test_from_mapping():
 
 def test_module_does_not_import_snakemake():
     assert "snakemake" not in Path(simulate.__file__).read_text()
+
+
+def test_turned_scaled_and_flipped_frames_carry_their_truth_and_a_wcs_that_follows():
+    from astropy.wcs import WCS
+
+    from stackphot.geometry import Transform
+
+    frame_set = simulate_frame_set(shape=(128, 160), n_frames=4, n_cluster_stars=0, n_field_stars=30, noise=False,
+                                   max_rotation=10.0, scale_change=0.005, meridian_flip=3, pixel_scale=1.2)
+    truth = [Transform.from_row(row) for row in frame_set.transforms.to_dict("records")]
+    assert truth[0].is_translation and (truth[0].dy, truth[0].dx) == (0.0, 0.0)
+    assert all(abs(t.rotation) <= 10.0 for t in truth[1:2]) and all(abs(t.rotation) > 170 for t in truth[2:])
+    assert all(abs(t.scale - 1) <= 0.005 for t in truth) and len({t.rotation for t in truth}) == 4
+    # A star has the same sky position in every frame: the frame's WCS at the star's frame pixel gives the
+    # reference WCS at its reference pixel.
+    x, y = frame_set.stars.x.to_numpy()[:5], frame_set.stars.y.to_numpy()[:5]
+    sky = WCS(frame_set.headers[0]).pixel_to_world_values(x, y)
+    for header, transform in zip(frame_set.headers[1:], truth[1:]):
+        fx, fy = transform.inverse().apply(x, y)
+        ra, dec = WCS(header).pixel_to_world_values(fx, fy)
+        assert np.max(np.hypot((ra - sky[0]) * np.cos(np.radians(dec)), dec - sky[1])) * 3600 < 1e-3
+
+
+@pytest.mark.parametrize("key, value", [("max_rotation", -1.0), ("scale_change", 0.2), ("meridian_flip", 1),
+                                        ("meridian_flip", 9)])
+def test_bad_turning_options_are_refused_by_name(key, value):
+    with pytest.raises(ValueError, match=key):
+        SimulationConfig(n_frames=4, **{key: value})

@@ -48,7 +48,7 @@ TRUTH_STARS = "truth_stars.csv"
 
 # Independent random streams, one SeedSequence spawn key each: the scene and the detector never
 # depend on how many frames are drawn, and frame i never depends on the frames after it.
-_SCENE, _DETECTOR, _FRAME = 0, 1, 2
+_SCENE, _DETECTOR, _FRAME, _TURN = 0, 1, 2, 3
 
 
 @dataclass
@@ -66,7 +66,8 @@ class FrameSet:
     transforms : pandas.DataFrame
         Columns ``frame`` (file stem, e.g. ``frame_001``) and the ``stackphot.geometry.COLUMNS`` of
         the transform that lines each frame up with the reference (first frame: the identity). The
-        frames only move: ``dy``, ``dx`` is the shift to apply to each.
+        frames move (``dy``, ``dx`` is then the shift to apply to each) and, where configured, turn, scale and
+        flip.
     stars : pandas.DataFrame
         Columns ``id`` (1 = brightest), ``x``, ``y`` (reference-frame pixels; stars just off the
         reference frame that other frames see are included, so x, y can be < 0 or > size) and
@@ -101,7 +102,23 @@ def frame_name(index: int) -> str:
     return f"frame_{index + 1:03d}"
 
 
-def _header(config: SimulationConfig, index: int, dy: float, dx: float) -> fits.Header:
+def _transform(config: SimulationConfig, index: int, dy: float, dx: float) -> Transform:
+    """Frame ``index``'s transform onto the reference: its pointing offset, and where configured its turn, its
+    scale and the meridian flip, about the frame's centre. Drawn from a stream of its own, so that sets which
+    only move are the same as before turning existed."""
+    turn, scale = 0.0, 1.0
+    if index and (config.max_rotation or config.scale_change):
+        draws = _rng(config.seed, _TURN, index).uniform(-1, 1, 2)
+        turn, scale = np.round([draws[0] * config.max_rotation, 1 + draws[1] * config.scale_change], _DECIMALS)
+    if config.meridian_flip is not None and index + 1 >= config.meridian_flip:
+        turn += 180.0
+    if turn == 0 and scale == 1:
+        return Transform.translation(dy, dx)
+    ny, nx = config.shape
+    return Transform.about(((nx - 1) / 2, (ny - 1) / 2), rotation=float(turn), scale=float(scale), dy=dy, dx=dx)
+
+
+def _header(config: SimulationConfig, index: int, transform: Transform) -> fits.Header:
     start = dt.datetime.fromisoformat(config.start_time) + dt.timedelta(seconds=index * config.cadence)
     header = fits.Header()
     header["OBJECT"] = (config.object_name, "target")
@@ -116,12 +133,13 @@ def _header(config: SimulationConfig, index: int, dy: float, dx: float) -> fits.
     header["COMMENT"] = f"Simulated by stackphot.simulate with seed {config.seed} ({frame_name(index)})."
     header["COMMENT"] = f"Bias pedestal {config.bias:g} ADU; truth in {TRUTH_SHIFTS} and {TRUTH_STARS}."
     if config.pixel_scale > 0:
-        header.extend(_wcs(config, dy, dx).to_header(), end=True)
+        header.extend(_wcs(config, transform).to_header(), end=True)
     return header
 
 
-def _wcs(config: SimulationConfig, dy: float, dx: float):
-    """TAN WCS of a frame offset by (dy, dx): its sky sits at the reference's pixel minus the offset."""
+def _wcs(config: SimulationConfig, transform: Transform):
+    """TAN WCS of a frame with ``transform`` onto the reference: a frame pixel p has the sky of the
+    reference's pixel transform(p)."""
     from astropy.wcs import WCS
 
     ny, nx = config.shape
@@ -130,12 +148,17 @@ def _wcs(config: SimulationConfig, dy: float, dx: float):
     wcs.wcs.radesys = "ICRS"
     wcs.wcs.crval = list(config.sky_centre)
     # FITS pixels are 1-based: the centre of numpy pixel (y, x) is FITS (x + 1, y + 1).
-    wcs.wcs.crpix = [(nx - 1) / 2 + 1 - dx, (ny - 1) / 2 + 1 - dy]
     scale = config.pixel_scale / 3600
     angle = math.radians(config.rotation)
     # The FITS standard's CROTA2 form with CDELT1 = -scale (east to the left when the rotation is 0).
-    wcs.wcs.cd = [[-scale * math.cos(angle), -scale * math.sin(angle)],
-                  [-scale * math.sin(angle), scale * math.cos(angle)]]
+    cd = [[-scale * math.cos(angle), -scale * math.sin(angle)], [-scale * math.sin(angle), scale * math.cos(angle)]]
+    if transform.is_translation:
+        wcs.wcs.crpix = [(nx - 1) / 2 + 1 - transform.dx, (ny - 1) / 2 + 1 - transform.dy]
+        wcs.wcs.cd = cd
+    else:
+        x, y = transform.inverse().apply((nx - 1) / 2, (ny - 1) / 2)
+        wcs.wcs.crpix = [float(x) + 1, float(y) + 1]
+        wcs.wcs.cd = np.array(cd) @ transform.linear
     return wcs
 
 
@@ -193,7 +216,7 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         cr_y, cr_x, cr_adu = _cosmic_rays(config, rng)
 
         signal = sky * (1 + config.sky_gradient * gradient)
-        transform = Transform.translation(dy, dx)
+        transform = _transform(config, index, float(dy), float(dx))
         x, y = transform.inverse().apply(star_x, star_y)
         _render_stars(signal, y, x, star_flux, fwhm=fwhm, beta=config.moffat_beta, oversample=config.oversample)
         signal = signal.reshape(-1)
@@ -208,7 +231,7 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         raw = np.rint(signal + config.bias + fixed_pattern)
 
         frames.append(np.clip(raw, 0, config.saturation).astype(np.uint16))
-        headers.append(_header(config, index, dy, dx))
+        headers.append(_header(config, index, transform))
         transforms.append({"frame": frame_name(index), **transform.columns()})
         fwhms.append(fwhm)
         sky_levels.append(sky)

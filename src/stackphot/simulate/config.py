@@ -93,6 +93,15 @@ class SimulationConfig:
         RA and Dec (degrees, ICRS) at the reference frame's central pixel.
     rotation : float
         Rotation of the sky on the detector (degrees, the FITS CROTA2 angle).
+    max_rotation : float
+        Each frame after the first is also turned about the frame's centre by an angle (degrees) drawn
+        uniformly within +-max_rotation: an alt-az mount's field rotation. In [0, 180].
+    scale_change : float
+        Each frame after the first is scaled about the centre by 1 + u * scale_change, u uniform in [-1, 1]
+        (refocus, re-pointing). In [0, 0.1).
+    meridian_flip : int or None
+        1-based number of the first frame taken after a German equatorial mount's meridian flip: it and every
+        later frame are turned by another 180 degrees. None: no flip.
     """
 
     shape: tuple[int, int] = (1040, 1392)
@@ -129,6 +138,9 @@ class SimulationConfig:
     pixel_scale: float = 0.0
     sky_centre: tuple[float, float] = (250.4235, 36.4613)
     rotation: float = 0.0
+    max_rotation: float = 0.0
+    scale_change: float = 0.0
+    meridian_flip: int | None = None
 
     def __post_init__(self):
         # YAML gives lists where tuples are meant and reads an unquoted timestamp as a datetime:
@@ -170,6 +182,10 @@ class SimulationConfig:
             "pixel fractions must be >= 0 and sum to < 1": min(self.hot_pixel_fraction, self.dead_pixel_fraction) >= 0
             and self.hot_pixel_fraction + self.dead_pixel_fraction < 1,
             "pixel_scale must be >= 0 (0: no WCS)": self.pixel_scale >= 0,
+            "max_rotation must be in [0, 180] degrees": 0 <= self.max_rotation <= 180,
+            "scale_change must be in [0, 0.1)": 0 <= self.scale_change < 0.1,
+            "meridian_flip must be a frame number in 2..n_frames or null": self.meridian_flip is None
+            or (isinstance(self.meridian_flip, int) and 2 <= self.meridian_flip <= self.n_frames),
             "sky_centre must be RA in [0, 360) and Dec in [-90, 90]": 0 <= self.sky_centre[0] < 360
             and -90 <= self.sky_centre[1] <= 90,
         }

@@ -31,6 +31,9 @@ def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.Data
     ny, nx = config.shape
     # Stars up to this far off the reference frame can reach some frame (offset plus PSF wings).
     margin = config.max_offset + 4 * config.fwhm_range[1]
+    if config.max_rotation or config.scale_change or config.meridian_flip:
+        # A turned frame's corners reach out to its half-diagonal from the centre.
+        margin += (1 + config.scale_change) * np.hypot(ny, nx) / 2 - min(ny, nx) / 2
 
     centre = np.array([(ny - 1) / 2, (nx - 1) / 2]) * (1 + rng.uniform(-0.03, 0.03, 2))
     # Projected Plummer profile: the fraction within R is R**2 / (R**2 + a**2); invert it.
