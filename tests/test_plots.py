@@ -18,7 +18,7 @@ from stackphot.report.display import (
     save_figure,
 )
 from stackphot.report.frame_table import frame_quality_html, frame_quality_table, sky_statistics
-from stackphot.report.shifts_plot import shifts_figure
+from stackphot.report.registration_plot import frame_minutes, registration_figure, rejection_notes
 from stackphot.report.stack_plot import circles, pick_showcase_source, stack_figure
 
 SHIFTS = pd.DataFrame([{"frame": frame, **Transform.translation(dy, dx).columns(), "correlation": correlation,
@@ -161,24 +161,124 @@ def test_stack_figure_without_sources(star_field, tmp_path):
     assert_png(save_figure(figure, tmp_path / "empty.png"))
 
 
-def test_shifts_figure_plots_the_table(tmp_path):
-    figure = shifts_figure(SHIFTS, reference="f1", title="test")
-    shift_axes = figure.axes[0]
-    lines = {line.get_label(): line for line in shift_axes.get_lines()}
-    np.testing.assert_array_equal(lines["dx"].get_ydata(), SHIFTS.dx)
-    np.testing.assert_array_equal(lines["dy"].get_ydata(), SHIFTS.dy)
-    quality = {line.get_label(): line for line in figure.axes[1].get_lines()}
-    np.testing.assert_array_equal(quality["correlation"].get_ydata(), SHIFTS.correlation)
-    assert figure.axes[1].get_ylim()[0] < 0.42  # a bad frame stays in view
-    assert_png(save_figure(figure, tmp_path / "shifts.png"))
+def registration_table():
+    """Five frames: the reference, a small xcorr shift, a frame turned by 3 degrees fitted on its stars, a
+    frame that could not be registered (rejected, no time) and one rejected for its correlation."""
+    rows = [("f1", Transform.translation(0.0, 0.0), "xcorr", 60, 0.0, 0.0, 1.0, 1.0, True, ""),
+            ("f2", Transform.translation(-6.23, -13.54), "xcorr", 55, 0.08, 0.08, 0.9955, 0.984, True, ""),
+            ("f3", Transform.about((500.0, 400.0), rotation=3.0, scale=1.001, dy=2.5, dx=-4.0), "stars", 40, 0.12,
+             14.0, 0.71, 0.95, True, ""),
+            ("f4", Transform.unknown(), "none", 0, np.nan, np.nan, 0.05, np.nan, False,
+             "no shift measured: nothing above the registration threshold (a blank frame?)"),
+            ("f5", Transform.translation(1.5, 2.25), "xcorr", 30, 0.2, 0.2, 0.42, 0.99, False,
+             "correlation with the reference 0.420 < 0.5: not the same field")]
+    return pd.DataFrame([{"frame": frame, **transform.columns(), "method": method, "n_matched": matched,
+                          "residual": residual, "xcorr_residual": xcorr, "correlation": correlation,
+                          "xcorr_error": 0.05, "overlap": overlap, "n_stars": 80, "fwhm": 3.1, "note": "",
+                          "accepted": accepted, "reason": reason}
+                         for frame, transform, method, matched, residual, xcorr, correlation, overlap, accepted,
+                         reason in rows])
 
 
-def test_shifts_figure_of_many_frames_and_only_the_shift_columns(tmp_path):
-    n = 300
-    shifts = pd.DataFrame({"frame": [f"frame_{i:04d}" for i in range(n)], "dy": np.sin(np.arange(n)),
-                           "dx": np.cos(np.arange(n))})
-    assert_png(save_figure(shifts_figure(shifts), tmp_path / "many.png"))
-    assert_png(save_figure(shifts_figure(SHIFTS.iloc[:1], reference="f1"), tmp_path / "one.png"))
+# Mid-exposures 0, 2, 4.5 and 8 minutes after the first; f4 has no DATE-OBS.
+FRAME_TIMES = pd.DataFrame({"frame": ["f1", "f2", "f3", "f4", "f5"],
+                            "exptime": [60.0, 60.0, 120.0, 60.0, np.nan],
+                            "date_obs": ["2024-05-01T22:00:00", "2024-05-01T22:02:00.000", "2024-05-01T22:04:00",
+                                         np.nan, "2024-05-01T22:08:30"]})
+
+
+def axes_named(figure, label):
+    return next(axes for axes in figure.axes if axes.get_label() == label)
+
+
+def test_frame_minutes_are_mid_exposures_after_the_first():
+    table = registration_table()
+    minutes, first = frame_minutes(table, FRAME_TIMES)
+    np.testing.assert_allclose(minutes, [0.0, 2.0, 4.5, np.nan, 8.0])  # f5: no exptime, its start
+    assert first == pd.Timestamp("2024-05-01T22:00:30", tz="UTC")
+    untimed = FRAME_TIMES.assign(date_obs=FRAME_TIMES.date_obs.where(FRAME_TIMES.frame != "f2", ""))
+    assert frame_minutes(table, untimed) is None  # an accepted frame without a time: by frame index
+    assert frame_minutes(table, FRAME_TIMES.drop(columns="date_obs")) is None
+    assert frame_minutes(table, None) is None
+
+
+def test_registration_figure_draws_the_table_against_time(tmp_path):
+    table = registration_table()
+    figure = registration_figure(table, FRAME_TIMES, reference="f1", title="test")
+    timed = np.array([0.0, 2.0, 4.5, 8.0])  # f4 has no time: not in the time panels
+    shown = table.frame != "f4"
+    lines = {line.get_label(): line for line in axes_named(figure, "translation").get_lines()}
+    np.testing.assert_allclose(lines["dx"].get_xdata(), timed)
+    np.testing.assert_array_equal(lines["dx"].get_ydata(), table.dx[shown])
+    rotation = {line.get_label(): line for line in axes_named(figure, "rotation").get_lines()}["rotation"]
+    np.testing.assert_allclose(rotation.get_xdata(), timed)
+    np.testing.assert_array_equal(rotation.get_ydata(), table.rotation[shown])
+    assert rotation.get_ydata()[2] == pytest.approx(3.0)
+    scale = axes_named(figure, "scale").get_lines()[0]
+    assert scale.get_label() == "scale - 1 (per mille)"
+    np.testing.assert_allclose(scale.get_ydata(), (table.scale[shown] - 1) * 1e3)
+    # matched stars by method: the star fit's frame on its own
+    matched = {line.get_label(): line for line in axes_named(figure, "matched").get_lines()}
+    np.testing.assert_array_equal(matched["stars: star-pattern fit"].get_xdata(), [4.5])
+    np.testing.assert_array_equal(matched["xcorr: cross-correlation kept"].get_ydata(), [60, 55, 30])
+    # the rejected frame with a time is marked in every time panel at its time, and on the path
+    for name in ("translation", "rotation", "matched", "residual", "quality"):
+        marks = [c for c in axes_named(figure, name).collections if c.get_label() == "rejected"]
+        assert len(marks) == 1, name
+        np.testing.assert_allclose([segment[0, 0] for segment in marks[0].get_segments()], [8.0])
+    path = {line.get_label(): line for line in axes_named(figure, "path").get_lines()}
+    np.testing.assert_array_equal(path["rejected"].get_xydata(), [[2.25, 1.5]])  # f4 has no translation
+    np.testing.assert_array_equal(path["reference"].get_xydata(), [[0.0, 0.0]])
+    notes = axes_named(figure, "notes").texts[0].get_text()
+    assert "2 of 5 frames rejected" in notes and "#4 f4, no DATE-OBS" in notes
+    assert "#5 f5, 8.0 min: correlation with the reference 0.420" in notes
+    assert "minutes since" in axes_named(figure, "quality").get_xlabel()
+    assert_png(save_figure(figure, tmp_path / "registration.png"))
+
+
+def test_registration_figure_by_frame_without_times(tmp_path):
+    table = registration_table()
+    figure = registration_figure(table, FRAME_TIMES.assign(date_obs=np.nan), reference="f1")
+    rotation = axes_named(figure, "rotation").get_lines()[0]
+    np.testing.assert_array_equal(rotation.get_xdata(), np.arange(5))
+    marks = [c for c in axes_named(figure, "translation").collections if c.get_label() == "rejected"][0]
+    np.testing.assert_array_equal([segment[0, 0] for segment in marks.get_segments()], [3, 4])
+    assert axes_named(figure, "quality").get_xlabel() == "frame"
+    assert "#4 f4: no shift measured" in axes_named(figure, "notes").texts[0].get_text()
+    assert_png(save_figure(figure, tmp_path / "by_frame.png"))
+
+
+def test_registration_figure_of_one_frame_and_of_only_the_needed_columns(tmp_path):
+    one = registration_figure(registration_table().iloc[:1], FRAME_TIMES, reference="f1")
+    assert axes_named(one, "notes").texts[0].get_text() == "No frame rejected: all 1 stacked."
+    assert_png(save_figure(one, tmp_path / "one.png"))
+    bare = registration_table()[["frame", "dy", "dx", "accepted", "reason"]]
+    figure = registration_figure(bare, reference="f1")
+    texts = [text.get_text() for axes in figure.axes for text in axes.texts]
+    assert "rotation, scale: not in the table" in texts and "n_matched: not in the table" in texts
+    assert_png(save_figure(figure, tmp_path / "bare.png"))
+    assert_png(save_figure(registration_figure(bare[["frame", "dy", "dx"]]), tmp_path / "minimal.png"))
+
+
+def test_registration_figure_of_500_frames(tmp_path, rng):
+    n = 500
+    turn = np.linspace(0.0, 0.02, n)
+    table = pd.DataFrame({"frame": [f"frame_{i:04d}" for i in range(n)], "dy": np.sin(np.arange(n) / 30),
+                          "dx": np.cos(np.arange(n) / 30), "rotation": turn, "scale": 1 + turn * 1e-3,
+                          "method": np.where(np.arange(n) % 7 == 0, "stars", "xcorr"),
+                          "n_matched": rng.integers(20, 80, n), "residual": rng.uniform(0.03, 0.2, n),
+                          "xcorr_residual": rng.uniform(0.03, 0.5, n), "correlation": rng.uniform(0.9, 1.0, n),
+                          "overlap": rng.uniform(0.95, 1.0, n), "accepted": np.arange(n) % 25 != 3,
+                          "reason": np.where(np.arange(n) % 25 != 3, "", "clouds")})
+    starts = pd.Timestamp("2024-05-01T20:00:00") + pd.to_timedelta(np.arange(n) * 30.0, unit="s")
+    frames = pd.DataFrame({"frame": table.frame, "exptime": 20.0, "date_obs": starts.strftime("%Y-%m-%dT%H:%M:%S")})
+    figure = registration_figure(table, frames, reference="frame_0000", title="many")
+    scale = axes_named(figure, "scale").get_lines()[0]
+    assert scale.get_label() == "scale - 1 (ppm)"  # 20 ppm at most
+    assert axes_named(figure, "notes").texts[0].get_text().startswith("20 of 500 frames rejected")
+    assert not axes_named(figure, "path").texts  # no numbers beyond 40 frames
+    assert_png(save_figure(figure, tmp_path / "many.png"))
+    assert rejection_notes(table.iloc[:30]) [0] == "2 of 30 frames rejected (red lines):"
 
 
 def test_choose_frames_puts_the_reference_first_and_spreads_the_others():

@@ -319,7 +319,7 @@ def test_the_report_shows_every_figure(run):
     config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "stack": {"method": "sigma_clip"}}
     run_snakemake(run["work"], config, "--report", str(report))
     text = report.read_text()
-    for name in ("stack.png", "shifts.png", "background.png", "frame_quality.html", "curve_of_growth.png"):
+    for name in ("stack.png", "registration.png", "background.png", "frame_quality.html", "curve_of_growth.png"):
         assert f'"filename": "{name}"' in text, name
     assert text.count("data:image/png") >= 4 and "data:text/html" in text
     assert 'src="http' not in text

@@ -258,7 +258,7 @@ STAGE_PRODUCTS = {
             "results/{dataset}/frame_quality.csv",
             "results/{dataset}/plots/frame_quality.html",
             "results/{dataset}/plots/stack.png",
-            "results/{dataset}/plots/shifts.png",
+            "results/{dataset}/plots/registration.png",
             "results/{dataset}/plots/background.png",
         ],
         [],

@@ -73,21 +73,22 @@ rule plot_stack:
         "../../scripts/plot_stack.py"
 
 
-rule plot_shifts:
-    """Each frame's shift onto the reference and the registration's quality columns."""
+rule plot_registration:
+    """Each frame's transform onto the reference, how it was measured and the rejected frames, against time."""
     input:
-        shifts="results/{dataset}/shifts.csv",
+        selection="results/{dataset}/frame_selection.csv",
+        frames="results/{dataset}/frames.csv",
     output:
         plot=report(
-            "results/{dataset}/plots/shifts.png",
-            caption="../report/shifts.rst",
+            "results/{dataset}/plots/registration.png",
+            caption="../report/registration.rst",
             category="Registration",
-            labels={"dataset": "{dataset}", "figure": "shifts per frame"},
+            labels={"dataset": "{dataset}", "figure": "registration per frame"},
         ),
     log:
-        "logs/{dataset}/plot_shifts.log",
+        "logs/{dataset}/plot_registration.log",
     benchmark:
-        "benchmarks/{dataset}/plot_shifts.tsv"
+        "benchmarks/{dataset}/plot_registration.tsv"
     conda:
         "../../envs/stackphot.yaml"
     threads: 1
@@ -97,7 +98,7 @@ rule plot_shifts:
     params:
         reference=reference_frame("{frame}"),
     script:
-        "../../scripts/plot_shifts.py"
+        "../../scripts/plot_registration.py"
 
 
 rule plot_background:
