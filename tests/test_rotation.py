@@ -88,14 +88,16 @@ def stack_fwhm(stack):
     return figures.fwhm
 
 
-# The set that only moves is registered by cross-correlation (its stars confirm it within 0.1 px), whose
+# The set that only moves is registered by cross-correlation (its stars confirm it within 0.05 px), whose
 # accuracy is its own (README, "Measured accuracy"); it is here as the sharpness the others must keep.
 @pytest.mark.parametrize("name", [name for name in SETS if name != "translation"])
 def test_every_turned_flipped_or_scaled_frame_is_registered_and_its_stars_land_true(reduced, name):
     frame_set, rows, stack, coverage = reduced[name]
     truth = [Transform.from_row(row) for row in frame_set.transforms.to_dict("records")]
     for row, true in zip(rows[1:], truth[1:]):
-        assert row["n_matched"] >= 100 and row["method"] == "stars", row["note"]
+        # A frame turned or scaled so little that its translation is right to 0.05 px keeps the cross-correlation.
+        assert row["n_matched"] >= 100, row["note"]
+        assert row["method"] == "stars" or row["xcorr_residual"] <= 0.05, row["note"]
         assert row["rotation"] == pytest.approx(true.rotation, abs=0.01)
         assert row["scale"] == pytest.approx(true.scale, abs=1e-4)
     errors, radii = star_errors(frame_set, stack, coverage)

@@ -1,6 +1,7 @@
 """Tests of stackphot.simulate against its own known truth."""
 
 import datetime
+import hashlib
 import math
 from pathlib import Path
 
@@ -8,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-from photutils.centroids import centroid_com
+from photutils.centroids import centroid_2dg, centroid_com
 from scipy import integrate
 
 from stackphot import simulate
-from stackphot.geometry import COLUMNS
+from stackphot.geometry import COLUMNS, Transform
 from stackphot.numerics import moffat_alpha
 from stackphot.simulate import SimulationConfig, frame_name, simulate_frame_set, write_frame_set
 
@@ -41,6 +42,26 @@ def isolated_bright_stars(seed):
     distance = np.hypot(*(stars[c].to_numpy()[:, None] - stars[c].to_numpy() for c in ("x", "y")))
     np.fill_diagonal(distance, np.inf)
     return frame_set, stars[distance.min(axis=1) > 50]
+
+
+# A set that turns, scales and flips (from frame 3 on), with a few bright isolated stars and a WCS.
+TURNED = dict(shape=(256, 256), n_frames=4, n_cluster_stars=0, n_field_stars=12, flux_range=(1e5, 3e5),
+              max_offset=8.0, max_rotation=10.0, scale_change=0.005, meridian_flip=3, pixel_scale=1.2,
+              rotation=25.0, seed=5, **CLEAN)
+# SHA-256 of the files of SMALL with n_frames=3, pixel_scale=1.2, rotation=25, written before frames could
+# turn: sets that only move must stay byte for byte what they were.
+SMALL_SHA256 = {
+    "frame_001.fits": "ff12900de408bc15f691c5245cfab287aa217c9862dbeb6772af176f455bdb94",
+    "frame_002.fits": "8be3a9b928385e3b8f83fd3c9ebbaf451213aca8a5c6953cd2287d5e5bd3bff4",
+    "frame_003.fits": "34f30cc773c2d5aa27658a16f6156b455459b7c03dfd662ae539a6fafb36eb91",
+    "truth_shifts.csv": "8cba101e54326348c88799ca114b1a277e31a7d213c3267c4825001acdd3d8af",
+    "truth_stars.csv": "cc4edebebb8faad981e013a9705a98f2792fd912a13d4831d936e743e3898e5a",
+}
+
+
+@pytest.fixture(scope="module")
+def turned():
+    return simulate_frame_set(**TURNED)
 
 
 def test_same_seed_same_frames_and_other_seed_differs():
@@ -261,6 +282,115 @@ def test_write_frame_set_round_trip_and_byte_identical(tmp_path):
     again = write_frame_set(simulate_frame_set(n_frames=3, **SMALL), tmp_path / "b")
     for a, b in zip(paths, again):
         assert a.read_bytes() == b.read_bytes()
+
+
+def test_sets_that_only_move_are_byte_identical_to_before_frames_could_turn(tmp_path):
+    frame_set = simulate_frame_set(n_frames=3, pixel_scale=1.2, rotation=25.0, **SMALL)
+    paths = write_frame_set(frame_set, tmp_path)
+    assert {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in paths} == SMALL_SHA256
+    assert all(Transform.from_row(row).is_translation for row in frame_set.transforms.itertuples())
+
+
+def test_frames_turn_scale_and_flip_within_their_bounds(turned):
+    transforms = [Transform.from_row(row) for row in turned.transforms.itertuples()]
+    assert transforms[0] == Transform() and transforms[0].is_translation
+    rotations = np.array([t.rotation for t in transforms[1:]])
+    scales = np.array([t.scale for t in transforms[1:]])
+    assert abs(rotations[0]) <= 10 and abs(rotations[0]) > 0.1  # frame 2: turned, not flipped
+    assert np.all(np.abs(rotations[1:]) > 170) and np.all(180 - np.abs(rotations[1:]) <= 10)  # flipped
+    assert np.all(np.abs(scales - 1) <= 0.005) and np.all(scales != 1)
+    assert all(t.determinant > 0 for t in transforms)  # a flip turns, it does not mirror
+    # The truth table holds the drawn angle and scale exactly (rounded like the offsets).
+    assert np.all(np.abs(np.round(rotations, 6) - rotations) < 1e-9)
+    assert np.all(np.abs(np.round(scales, 6) - scales) < 1e-9)
+
+
+def test_turning_frames_keep_the_offsets_psf_and_sky_of_frames_that_only_move(turned):
+    moving = simulate_frame_set(**{**TURNED, "max_rotation": 0.0, "scale_change": 0.0, "meridian_flip": None})
+    for turned_row, moving_row in zip(turned.transforms.itertuples(), moving.transforms.itertuples()):
+        transform = Transform.from_row(turned_row)
+        # The turn is about the centre, after which the frame takes the pointing offset of the set that only moves.
+        same_offset = Transform.about((127.5, 127.5), rotation=transform.rotation, scale=transform.scale,
+                                      dy=moving_row.dy, dx=moving_row.dx)
+        np.testing.assert_allclose(list(transform.columns().values()), list(same_offset.columns().values()),
+                                   rtol=0, atol=1e-9)
+    assert turned.fwhm == moving.fwhm and turned.sky_levels == moving.sky_levels
+
+
+def _turned_stars_on_frames(frame_set, half):
+    """(frame index, star, its frame position x, y) of the stars well inside each frame, away from others."""
+    stars = frame_set.stars
+    distance = np.hypot(*(stars[c].to_numpy()[:, None] - stars[c].to_numpy() for c in ("x", "y")))
+    np.fill_diagonal(distance, np.inf)
+    isolated = stars[distance.min(axis=1) > 40]
+    ny, nx = frame_set.config.shape
+    for index, row in enumerate(frame_set.transforms.itertuples()):
+        inverse = Transform.from_row(row).inverse()
+        for star in isolated.itertuples():
+            x, y = inverse.apply(star.x, star.y)
+            if half <= x < nx - 1 - half and half <= y < ny - 1 - half:
+                yield index, star, x, y
+
+
+def test_a_turned_frames_star_is_where_the_inverse_transform_puts_it(turned):
+    half = 10
+    errors = []
+    for index, star, x, y in _turned_stars_on_frames(turned, half):
+        image = turned.frames[index].astype(float) - turned.config.bias
+        iy, ix = round(y), round(x)
+        cutout = image[iy - half : iy + half + 1, ix - half : ix + half + 1]
+        cx, cy = centroid_2dg(cutout)
+        errors.append(math.hypot(ix - half + cx - x, iy - half + cy - y))
+        # Seeing does not scale: the star keeps its flux (and FWHM) in frame pixels.
+        assert image[iy - 20 : iy + 21, ix - 20 : ix + 21].sum() == pytest.approx(star.flux, rel=0.01)
+    assert len(errors) >= 8 and {index for index, *_ in _turned_stars_on_frames(turned, half)} == {0, 1, 2, 3}
+    assert max(errors) < 0.02
+
+
+def test_a_turned_frames_wcs_gives_its_stars_their_reference_sky_position(turned):
+    from astropy.wcs import WCS
+
+    reference = WCS(turned.headers[0])
+    checked = 0
+    for index, star, x, y in _turned_stars_on_frames(turned, 0):
+        ra, dec = reference.pixel_to_world_values(star.x, star.y)
+        frame_ra, frame_dec = WCS(turned.headers[index]).pixel_to_world_values(x, y)
+        assert abs(frame_ra - ra) * np.cos(np.radians(dec)) * 3600 < 1e-3
+        assert abs(frame_dec - dec) * 3600 < 1e-3
+        checked += index > 0
+    assert checked >= 6
+    # A scaled frame's pixel covers scale reference pixels; a flipped frame's x axis points the other way on the sky.
+    for header, row in zip(turned.headers, turned.transforms.itertuples()):
+        cd = WCS(header).pixel_scale_matrix
+        assert math.sqrt(abs(np.linalg.det(cd))) * 3600 == pytest.approx(1.2 * row.scale, rel=1e-9)
+        assert (cd[:, 0] @ reference.pixel_scale_matrix[:, 0] < 0) == (abs(row.rotation) > 90)
+
+
+def test_turned_frames_see_stars_everywhere_at_the_same_density():
+    wide = dict(shape=(64, 256), n_frames=4, n_cluster_stars=0, n_field_stars=6000, max_offset=4.0,
+                max_rotation=90.0, scale_change=0.05, flux_range=(1e4, 1e4), seed=2, **CLEAN)
+    frame_set = simulate_frame_set(**wide)
+    truth = frame_set.stars
+    # A frame turned by up to 90 degrees sees reference pixels up to its half-diagonal from the centre.
+    assert truth.y.min() < -80 and truth.y.max() > 63 + 80
+    densities = []
+    for row in frame_set.transforms.itertuples():
+        x, y = Transform.from_row(row).inverse().apply(truth.x.to_numpy(), truth.y.to_numpy())
+        on = (x > -0.5) & (x < 255.5) & (y > -0.5) & (y < 63.5)
+        densities.append(on.sum() / row.scale**2)  # per reference pixel area
+    assert max(abs(frame_set.transforms.rotation)) > 45  # a frame turned far out of the reference's box
+    # About 900 stars a frame: a field cut short of a turned frame's ends would leave it 40% emptier.
+    np.testing.assert_allclose(densities, densities[0], rtol=0.12)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [("max_rotation", -1.0), ("max_rotation", 181.0), ("scale_change", 0.2), ("scale_change", -0.01),
+     ("meridian_flip", 1), ("meridian_flip", 5)],
+)
+def test_bad_turn_scale_or_flip_is_refused_by_name(key, value):
+    with pytest.raises(ValueError, match=key):
+        SimulationConfig(n_frames=4, **{key: value})
 
 
 def test_write_frame_set_refuses_to_overwrite_unless_asked(tmp_path):

@@ -61,7 +61,7 @@ def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
 
 
 def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma, threshold, upsample_factor,
-                   model="similarity", scale_range=(0.9, 1.1), match_tolerance=1.5, max_xcorr_residual=0.1,
+                   model="similarity", scale_range=(0.9, 1.1), match_tolerance=1.5, max_xcorr_residual=0.05,
                    min_matched_stars=8, reference_spectrum=None,
                    reference_triangles=None) -> tuple[dict, str | None]:
     """One frame's row of the registration table against the prepared ``reference`` and its ``reference_stars``

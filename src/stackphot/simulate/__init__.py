@@ -3,16 +3,18 @@
 The scene is a globular cluster (Plummer profile) plus uniform field stars with power-law
 fluxes, imaged through a Moffat PSF whose FWHM changes a little from frame to frame. The
 detector adds a bias pedestal, fixed row banding, hot and dead pixels; every exposure adds
-its own sky level, photon and read noise, cosmic rays and a subpixel pointing offset.
+its own sky level, photon and read noise, cosmic rays and a subpixel pointing offset, and where
+configured a field rotation, a scale change and a meridian flip about the frame's centre.
 
 Conventions used by the whole workflow:
 
 * Positions are 0-based pixel coordinates, the centre of pixel ``(0, 0)`` being ``(0.0, 0.0)``
   (numpy/photutils).
-* The truth shift ``(dy, dx)`` of a frame is the shift to *apply* to that frame to line it up
-  with the reference (skimage ``phase_cross_correlation(reference, moving)``): a star at
-  ``(y, x)`` in the reference appears at ``(y - dy, x - dx)`` in the frame. The first frame is
-  the reference, with shift ``(0, 0)``.
+* A frame's truth is the ``stackphot.geometry.Transform`` that maps its pixels onto the
+  reference's; the first frame is the reference, with the identity. For a frame that only moves,
+  ``(dy, dx)`` is the shift to *apply* to it to line it up with the reference (skimage
+  ``phase_cross_correlation(reference, moving)``): a star at ``(y, x)`` in the reference appears
+  at ``(y - dy, x - dx)`` in the frame.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ TRUTH_STARS = "truth_stars.csv"
 
 # Independent random streams, one SeedSequence spawn key each: the scene and the detector never
 # depend on how many frames are drawn, and frame i never depends on the frames after it.
-_SCENE, _DETECTOR, _FRAME, _TURN = 0, 1, 2, 3
+_SCENE, _DETECTOR, _FRAME, _GEOMETRY = 0, 1, 2, 3
 
 
 @dataclass
@@ -66,8 +68,8 @@ class FrameSet:
     transforms : pandas.DataFrame
         Columns ``frame`` (file stem, e.g. ``frame_001``) and the ``stackphot.geometry.COLUMNS`` of
         the transform that lines each frame up with the reference (first frame: the identity). The
-        frames move (``dy``, ``dx`` is then the shift to apply to each) and, where configured, turn, scale and
-        flip.
+        frames move and, where configured, turn, scale and flip about their centre; for a frame that
+        only moves, ``dy``, ``dx`` is the shift to apply to it.
     stars : pandas.DataFrame
         Columns ``id`` (1 = brightest), ``x``, ``y`` (reference-frame pixels; stars just off the
         reference frame that other frames see are included, so x, y can be < 0 or > size) and
@@ -103,12 +105,12 @@ def frame_name(index: int) -> str:
 
 
 def _transform(config: SimulationConfig, index: int, dy: float, dx: float) -> Transform:
-    """Frame ``index``'s transform onto the reference: its pointing offset, and where configured its turn, its
-    scale and the meridian flip, about the frame's centre. Drawn from a stream of its own, so that sets which
-    only move are the same as before turning existed."""
+    """Frame ``index``'s transform onto the reference: its pointing offset ``(dy, dx)`` and, where configured,
+    its turn, its scale and the meridian flip about the frame's centre. Turn and scale come from a stream of
+    their own, so the sets that only move are drawn, and written, as before frames could turn."""
     turn, scale = 0.0, 1.0
     if index and (config.max_rotation or config.scale_change):
-        draws = _rng(config.seed, _TURN, index).uniform(-1, 1, 2)
+        draws = _rng(config.seed, _GEOMETRY, index).uniform(-1, 1, 2)
         turn, scale = np.round([draws[0] * config.max_rotation, 1 + draws[1] * config.scale_change], _DECIMALS)
     if config.meridian_flip is not None and index + 1 >= config.meridian_flip:
         turn += 180.0
@@ -138,8 +140,9 @@ def _header(config: SimulationConfig, index: int, transform: Transform) -> fits.
 
 
 def _wcs(config: SimulationConfig, transform: Transform):
-    """TAN WCS of a frame with ``transform`` onto the reference: a frame pixel p has the sky of the
-    reference's pixel transform(p)."""
+    """TAN WCS of a frame with ``transform`` onto the reference: frame pixel p has the sky of the reference's
+    pixel transform(p), so CRPIX is the frame pixel of the reference's CRPIX and CD is composed with the
+    transform's matrix."""
     from astropy.wcs import WCS
 
     ny, nx = config.shape
@@ -153,6 +156,7 @@ def _wcs(config: SimulationConfig, transform: Transform):
     # The FITS standard's CROTA2 form with CDELT1 = -scale (east to the left when the rotation is 0).
     cd = [[-scale * math.cos(angle), -scale * math.sin(angle)], [-scale * math.sin(angle), scale * math.cos(angle)]]
     if transform.is_translation:
+        # The same arithmetic as before frames could turn: the cards of sets that only move stay byte-identical.
         wcs.wcs.crpix = [(nx - 1) / 2 + 1 - transform.dx, (ny - 1) / 2 + 1 - transform.dy]
         wcs.wcs.cd = cd
     else:
@@ -256,9 +260,10 @@ def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) 
     """Write the frames as camera-style FITS plus the truth tables.
 
     Frames go to ``<frame>.fits`` (``uint16`` stored as BITPIX 16 with BZERO 32768), the truth to
-    ``truth_shifts.csv`` (frame and the transform's columns, ``stackphot.geometry.COLUMNS``) and ``truth_stars.csv`` (id, x, y, flux). Each file is
-    written under a temporary name and renamed, so no half-written file ever has a final name;
-    the same frame set always gives byte-identical files.
+    ``truth_shifts.csv`` (frame and the ``stackphot.geometry.COLUMNS`` of its transform, which may
+    turn, scale and flip the frame as well as move it) and ``truth_stars.csv`` (id, x, y, flux).
+    Each file is written under a temporary name and renamed, so no half-written file ever has a
+    final name; the same frame set always gives byte-identical files.
 
     Parameters
     ----------

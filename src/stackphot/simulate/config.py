@@ -62,7 +62,8 @@ class SimulationConfig:
         Stars drawn from the cluster's Plummer profile (those that can never fall on the
         detector are dropped from the truth).
     n_field_stars : int
-        Stars spread uniformly over the area any frame can see.
+        Stars spread uniformly over the area any frame can see (frames that turn or scale: over the
+        box around it; those in the box's corners, which no frame sees, are dropped from the truth).
     cluster_scale_radius : float
         Plummer scale radius (px), also the radius holding half of the cluster's stars.
     cluster_max_radius : float
@@ -88,7 +89,7 @@ class SimulationConfig:
         Fraction of pixels that do not respond to light (they read bias plus banding).
     pixel_scale : float
         Arcsec per pixel of a TAN WCS written into every frame; 0 writes no WCS. Each frame's WCS
-        follows its pointing offset, so a star has the same RA/Dec in every frame.
+        follows its transform (offset, turn, scale, flip), so a star has the same RA/Dec in every frame.
     sky_centre : tuple of float
         RA and Dec (degrees, ICRS) at the reference frame's central pixel.
     rotation : float

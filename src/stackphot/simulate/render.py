@@ -22,7 +22,6 @@ _CHUNK_SAMPLES = 2_000_000
 _DECIMALS = 6
 
 
-
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
@@ -31,9 +30,8 @@ def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.Data
     ny, nx = config.shape
     # Stars up to this far off the reference frame can reach some frame (offset plus PSF wings).
     margin = config.max_offset + 4 * config.fwhm_range[1]
-    if config.max_rotation or config.scale_change or config.meridian_flip:
-        # A turned frame's corners reach out to its half-diagonal from the centre.
-        margin += (1 + config.scale_change) * np.hypot(ny, nx) / 2 - min(ny, nx) / 2
+    further_y, further_x, reach = _turned_reach(config)
+    margin_y, margin_x = margin + further_y, margin + further_x
 
     centre = np.array([(ny - 1) / 2, (nx - 1) / 2]) * (1 + rng.uniform(-0.03, 0.03, 2))
     # Projected Plummer profile: the fraction within R is R**2 / (R**2 + a**2); invert it.
@@ -43,8 +41,8 @@ def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.Data
     angle = rng.uniform(0, 2 * np.pi, config.n_cluster_stars)
     cluster_y = centre[0] + radius * np.sin(angle)
     cluster_x = centre[1] + radius * np.cos(angle)
-    field_y = rng.uniform(-margin, ny - 1 + margin, config.n_field_stars)
-    field_x = rng.uniform(-margin, nx - 1 + margin, config.n_field_stars)
+    field_y = rng.uniform(-margin_y, ny - 1 + margin_y, config.n_field_stars)
+    field_x = rng.uniform(-margin_x, nx - 1 + margin_x, config.n_field_stars)
     y = np.concatenate([cluster_y, field_y])
     x = np.concatenate([cluster_x, field_x])
 
@@ -53,7 +51,12 @@ def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.Data
     p = rng.uniform(0, 1, y.size)
     flux = (f_lo**-slope - p * (f_lo**-slope - f_hi**-slope)) ** (-1 / slope)
 
-    seen = (y > -margin) & (y < ny - 1 + margin) & (x > -margin) & (x < nx - 1 + margin)
+    seen = (y > -margin_y) & (y < ny - 1 + margin_y) & (x > -margin_x) & (x < nx - 1 + margin_x)
+    if reach < math.inf:
+        # Within the disk the turned frames' corners sweep, moved by any offset.
+        outside_y = np.maximum(np.abs(y - (ny - 1) / 2) - config.max_offset, 0)
+        outside_x = np.maximum(np.abs(x - (nx - 1) / 2) - config.max_offset, 0)
+        seen &= np.hypot(outside_y, outside_x) < reach
     order = np.argsort(-flux[seen], kind="stable")
     return pd.DataFrame(
         {
@@ -63,6 +66,23 @@ def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.Data
             "flux": np.round(flux[seen][order], _DECIMALS),
         }
     )
+
+
+def _turned_reach(config: SimulationConfig) -> tuple[float, float, float]:
+    """How much further (px, in y and in x) than a frame that only moves the turned and scaled frames reach
+    on the reference, and the radius about the centre that they reach before their offset: (0, 0, inf) for
+    frames that only move or flip (half a turn about its centre lays a frame onto itself)."""
+    if not (config.max_rotation or config.scale_change):
+        return 0.0, 0.0, math.inf
+    ny, nx = config.shape
+    half_y, half_x, wings = (ny - 1) / 2, (nx - 1) / 2, 4 * config.fwhm_range[1]
+    scale, turn = 1 + config.scale_change, math.radians(config.max_rotation)
+    diagonal = math.hypot(half_y, half_x)
+    # A turning frame's extent along an axis grows until its diagonal lies along that axis.
+    extent_y = diagonal if turn >= math.atan2(half_x, half_y) else half_y * math.cos(turn) + half_x * math.sin(turn)
+    extent_x = diagonal if turn >= math.atan2(half_y, half_x) else half_x * math.cos(turn) + half_y * math.sin(turn)
+    further = [scale * (extent + wings) - half - wings for extent, half in ((extent_y, half_y), (extent_x, half_x))]
+    return *further, scale * (diagonal + wings)
 
 
 def _row_banding(ny: int, rms: float, rng: np.random.Generator) -> np.ndarray:
