@@ -72,8 +72,9 @@ def test_with_nothing_changed_nothing_reruns(made):
                                                    "measure_curve_of_growth", "plot_stack", "write_aperture_regions"}),
         # Another single frame to measure: its own jobs, not the stack's catalog again.
         ("detect", {"frames": ["frame_002", "frame_003"]}, {"detect_frame_sources", "measure_frame_photometry"}),
-        ("quality", {"min_overlap": 0.6}, {"select_frames", "build_cube", "stack_frames", "tabulate_frame_quality",
-                                           "detect_sources", "measure_photometry", "measure_sky_targets",
+        # The registration plot marks the rejected frames: it follows the selection.
+        ("quality", {"min_overlap": 0.6}, {"select_frames", "plot_registration", "build_cube", "stack_frames",
+                                           "tabulate_frame_quality", "detect_sources", "measure_photometry", "measure_sky_targets",
                                            "measure_curve_of_growth", "plot_stack", "write_aperture_regions",
                                            "write_catalog_regions"}),
     ],
