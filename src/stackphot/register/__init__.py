@@ -70,7 +70,7 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
     register.
 
     The row: the transform's columns (``stackphot.geometry.COLUMNS``); ``method`` (``xcorr``, ``stars`` or
-    ``none``), ``n_matched`` (star pairs), ``residual`` (px, RMS of the pairs after the transform used),
+    ``none``), ``n_matched`` (star pairs), ``residual`` (px, SNR-weighted RMS of the pairs after the transform used),
     ``xcorr_residual`` (px, RMS distance between where the cross-correlation translation and the star fit
     put the matched stars); the cross-correlation's ``correlation, xcorr_error``; the ``overlap`` of the
     transform used; the frame's ``n_stars, fwhm``; and a ``note`` saying why the method was chosen. A blank
@@ -109,7 +109,8 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
         limit = max(limit, SIGNIFICANCE * match.uncertainty)
     trusted = n_matched >= min_matched_stars and match.residual <= MAX_STAR_RESIDUAL
     if trusted and not xcorr_residual <= limit:
-        method, transform, residual, overlap = "stars", match.transform, match.residual, None
+        method, transform, residual = "stars", match.transform, match.residual
+        overlap = transform.overlap(np.shape(data))
         note = ("cross-correlation failed: the star fit is used" if not xcorr.is_valid else
                 f"the cross-correlation translation is {xcorr_residual:.2f} px RMS off the star fit: the star "
                 "fit is used")
@@ -126,8 +127,6 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
     else:
         method, transform, overlap = "none", Transform.unknown(), 0.0
         note = f"no cross-correlation and {n_matched} stars matched, fewer than {min_matched_stars}"
-    if overlap is None:
-        overlap = transform.overlap(np.shape(data))
     row = {**transform.columns(), "method": method, "n_matched": n_matched, "residual": residual,
            "xcorr_residual": xcorr_residual, "correlation": shift.correlation, "xcorr_error": shift.xcorr_error,
            "overlap": overlap, "n_stars": figures.n_stars, "fwhm": figures.fwhm, "note": note}
