@@ -35,7 +35,7 @@ from stackphot.geometry import Transform
 from stackphot.ingest import ingest_product
 from stackphot.io import read_raw_frame
 from stackphot.provenance import sha256
-from stackphot.register import prepare_frame, register_frame, spectrum, triangles
+from stackphot.register import prepare_frame, register_frame, spectrum, triangles, wcs_transform
 from stackphot.stack import combine
 
 
@@ -65,17 +65,18 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
     clock = Stopwatch()
 
     def subtracted(name):
-        """Data, error and mask of one frame as subtract_backgrounds writes them."""
+        """Data, error, mask and header of one frame as subtract_backgrounds writes them."""
         path = dataset.frames[name]
         with clock("ingest"):
-            frame = ingest_product(read_raw_frame(path), gain=ingest["gain"], read_noise=ingest["read_noise"],
+            raw = read_raw_frame(path)
+            frame = ingest_product(raw, gain=ingest["gain"], read_noise=ingest["read_noise"],
                                    saturation=ingest["saturation"], raw_sha256=sha256(path)).frame
         with clock("background"):
             products = subtract_background(frame.data, frame.mask, gain=frame.noise.gain,
                                            method=background["method"], box_size=background["box_size"],
                                            filter_size=background["filter_size"], sigma=background["sigma"],
                                            destripe_rows=background["destripe"]).subtracted
-        return products.data, products.extensions["ERR"], frame.mask
+        return products.data, products.extensions["ERR"], frame.mask, raw.header
 
     reference = subtracted(dataset.reference)
     with clock("register"):
@@ -94,9 +95,10 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
     shifts = []
     for index, name in enumerate(dataset.frame_names):
         is_reference = name == dataset.reference
-        data, error, mask = reference if is_reference else subtracted(name)
+        data, error, mask, header = reference if is_reference else subtracted(name)
         with clock("register"):
-            row, _ = register_frame(data, mask, reference_image, reference_stars, **options, **shared)
+            row, _ = register_frame(data, mask, reference_image, reference_stars, **options, **shared,
+                                    wcs_guess=wcs_transform(header, reference[3], data.shape))
         # Rounded as shifts.csv stores them (%.6f), so that the stacks can be compared bit for bit.
         row = {key: round(value, 6) if isinstance(value, float) else value for key, value in row.items()}
         shifts.append({"frame": name, **row})

@@ -4,8 +4,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from stackphot.io import frame_stem, read_image, read_table, write_table
-from stackphot.register import register_frame, spectrum, triangles
+from stackphot.io import frame_stem, read_image, write_table
+from stackphot.register import read_reference_stars, register_frame, spectrum, triangles, wcs_transform
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -13,14 +13,15 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    reference, _, _ = read_image(smk.input.reference)
-    reference_stars = read_table(smk.input.reference_stars)[["x", "y", "snr"]].to_numpy(dtype=float)
+    reference, reference_header, _ = read_image(smk.input.reference)
+    reference_stars = read_reference_stars(smk.input.reference_stars)
     shared = {"reference_spectrum": spectrum(reference), "reference_triangles": triangles(reference_stars[:, :2])}
     rows = []
     for path in smk.input.frames:
         data, header, ext = read_image(path, "MASK")
         try:
-            row, warning = register_frame(data, ext["MASK"], reference, reference_stars, **smk.params, **shared)
+            row, warning = register_frame(data, ext["MASK"], reference, reference_stars, **smk.params, **shared,
+                                          wcs_guess=wcs_transform(header, reference_header, data.shape))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from error
         if warning:

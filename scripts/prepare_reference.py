@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from stackphot.io import read_image, write_image, write_table
-from stackphot.register import prepare_frame
+from stackphot.register import STAR_COLUMNS, prepare_frame
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ def main(smk, log):
              header.get("ORIGFILE"), 100 * (prepared > 0).mean(), figures.n_stars, len(stars))
     write_image(smk.output.prepared, prepared, header,
                 history=["stackphot registration image: destriped, median filtered, smoothed, thresholded"])
-    write_table(smk.output.stars, pd.DataFrame(stars, columns=["x", "y", "snr"]))
+    write_table(smk.output.stars, pd.DataFrame(stars, columns=list(STAR_COLUMNS)))
 
 
 if __name__ == "__main__":

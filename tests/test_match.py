@@ -66,7 +66,7 @@ def test_a_guess_pairs_a_frame_with_too_few_stars_for_patterns():
     truth = Transform.translation(-3.3, 24.5)
     frame, reference, truth_index = star_lists(truth, n_stars=6, spurious=0.0, seed=4)
     assert match_stars(frame[:2], reference[:2]) is None  # two stars make no triangle
-    guessed = match_stars(frame, reference, model="translation", guess=Transform.translation(-3.0, 24.0))
+    guessed = match_stars(frame, reference, model="translation", guesses=[Transform.translation(-3.0, 24.0)])
     assert guessed is not None and (truth_index[guessed.frame_index] == guessed.reference_index).all()
     assert (guessed.transform.dy, guessed.transform.dx) == pytest.approx((-3.3, 24.5), abs=0.1)
 

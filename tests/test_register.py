@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import gaussian_star
@@ -6,11 +7,13 @@ from stackphot.background import estimate_background
 from stackphot.ingest import NONFINITE, ingest_frame
 from stackphot.io import RawFrame
 from stackphot.register import (
+    STAR_COLUMNS,
     RegistrationError,
     crop_region,
     subtract_line_medians,
     measure_shift,
     prepare_for_registration,
+    read_reference_stars,
     spectrum,
 )
 from stackphot.simulate import simulate_frame_set
@@ -110,3 +113,13 @@ def test_prepare_frame_gives_the_registration_image_bit_for_bit_with_the_stars(f
     y0, y1, x0, x1 = crop or (0, data.shape[0], 0, data.shape[1])
     assert len(stars) > 50 and (stars[:, 0] >= x0).all() and (stars[:, 0] < x1).all()
     assert (stars[:, 1] >= y0).all() and (stars[:, 1] < y1).all()
+
+
+def test_the_reference_stars_are_read_back_and_a_table_without_them_names_its_file(tmp_path):
+    stars = np.array([[10.5, 20.25, 50.0], [30.0, 5.5, 12.0]])
+    good, old = tmp_path / "reference_stars.csv", tmp_path / "old_reference_stars.csv"
+    pd.DataFrame(stars, columns=list(STAR_COLUMNS)).to_csv(good, index=False)
+    pd.DataFrame(stars[:, :2], columns=["x", "y"]).to_csv(old, index=False)
+    assert np.array_equal(read_reference_stars(good), stars)
+    with pytest.raises(ValueError, match=r"old_reference_stars\.csv: no column snr"):
+        read_reference_stars(old)

@@ -59,6 +59,7 @@ for dataset, index, frames in frame_batches():
             scale_range=setting("register/scale_range", dataset),
             match_tolerance=setting("register/match_tolerance", dataset),
             max_xcorr_residual=setting("register/max_xcorr_residual", dataset),
+            max_wcs_offset=setting("register/max_wcs_offset", dataset),
             min_matched_stars=setting("quality/min_matched_stars", dataset),
         script:
             "../../scripts/measure_shifts.py"

@@ -12,7 +12,8 @@ to its stars matched with the reference's (``match``). The cross-correlation is 
 confirm it; the star fit is used where the translation leaves them further than ``max_xcorr_residual`` from
 where the fit puts them (a turned or scaled frame) or where the cross-correlation failed (a meridian flip);
 with fewer than ``min_matched_stars`` pairs (a faint or sparse frame) the cross-correlation is kept and the
-row says it was not checked. The row's ``method`` and ``note`` say which, and why.
+row says it was not checked. The row's ``method`` and ``note`` say which, and why. Where the frames carry a
+WCS (``wcs``), it is one more starting point of the matching, and the row says how far the result is from it.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from astropy.stats import mad_std
 
 from stackphot.geometry import Transform
 from stackphot.ingest import NONFINITE
+from stackphot.io import read_table
 from stackphot.register.correlate import (NothingToRegisterError, RegistrationError, Shift, measure_shift,
                                           spectrum)
 from stackphot.register.prepare import (clean_for_registration, crop_region, prepare_for_registration, smooth,
                                         stretch, subtract_line_medians)
 from stackphot.register.match import MODELS, StarMatch, Triangles, fit_transform, match_stars, triangles
 from stackphot.register.stars import StarFigures, find_peaks, peak_positions, star_figures
+from stackphot.register.wcs import offset, wcs_transform
 
-__all__ = ["MODELS", "NothingToRegisterError", "RegistrationError", "Shift", "StarFigures", "StarMatch",
-           "Triangles", "clean_for_registration", "crop_region", "fit_transform", "match_stars", "measure_shift",
-           "prepare_for_registration", "prepare_frame", "register_frame", "smooth", "spectrum", "star_figures",
-           "stretch", "subtract_line_medians", "triangles"]
+__all__ = ["MODELS", "STAR_COLUMNS", "NothingToRegisterError", "RegistrationError", "Shift", "StarFigures",
+           "StarMatch", "Triangles", "clean_for_registration", "crop_region", "fit_transform", "match_stars",
+           "measure_shift", "prepare_for_registration", "prepare_frame", "read_reference_stars", "register_frame",
+           "smooth", "spectrum", "star_figures", "stretch", "subtract_line_medians", "triangles", "wcs_transform"]
 
 # Stars whose positions are kept for the matching, brightest first: more add time, not precision.
 MATCH_STARS = 500
@@ -42,6 +45,8 @@ STAR_NSIGMA = 5.0
 # badly (the real M13 frames' defocused rings: 0.7-0.9 px, where simulated stars give 0.1 px).
 MAX_STAR_RESIDUAL = 0.4
 SIGNIFICANCE = 3.0  # the translation must be this many of the star fit's standard errors off to be replaced
+# The columns of the reference's star list (register/reference_stars.csv): ``prepare_frame``'s stars.
+STAR_COLUMNS = ("x", "y", "snr")
 
 
 def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
@@ -60,19 +65,31 @@ def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
     return stretch(smoothed, threshold, noise), figures, stars
 
 
+def read_reference_stars(path) -> np.ndarray:
+    """The reference's stars as ``prepare_frame`` gives them, from the table the workflow wrote."""
+    table = read_table(path)
+    missing = [column for column in STAR_COLUMNS if column not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: no column {', '.join(missing)} in the reference's star list (columns: "
+                         f"{', '.join(map(str, table.columns))}); it should hold {', '.join(STAR_COLUMNS)}")
+    return table[list(STAR_COLUMNS)].to_numpy(dtype=float)
+
+
 def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma, threshold, upsample_factor,
                    model="similarity", scale_range=(0.9, 1.1), match_tolerance=1.5, max_xcorr_residual=0.05,
-                   min_matched_stars=8, reference_spectrum=None,
+                   min_matched_stars=8, wcs_guess=None, max_wcs_offset=2.0, reference_spectrum=None,
                    reference_triangles=None) -> tuple[dict, str | None]:
     """One frame's row of the registration table against the prepared ``reference`` and its ``reference_stars``
     (both from ``prepare_frame``); ``reference_spectrum`` and ``reference_triangles`` are
-    the reference's FFT and triangles, made once per batch. Also a warning when the frame holds nothing to
-    register.
+    the reference's FFT and triangles, made once per batch; ``wcs_guess`` the transform the frames' WCS imply
+    (``register.wcs.wcs_transform``), None without. Also a warning when the frame holds nothing to register,
+    or when the transform found is more than ``max_wcs_offset`` px (RMS over the frame) from the WCS's.
 
     The row: the transform's columns (``stackphot.geometry.COLUMNS``); ``method`` (``xcorr``, ``stars`` or
     ``none``), ``n_matched`` (star pairs), ``residual`` (px, SNR-weighted RMS of the pairs after the transform used),
     ``xcorr_residual`` (px, RMS distance between where the cross-correlation translation and the star fit
-    put the matched stars); the cross-correlation's ``correlation, xcorr_error``; the ``overlap`` of the
+    put the matched stars); ``wcs_offset`` (px, RMS over the frame between the transform used and the WCS's;
+    NaN without a WCS); the cross-correlation's ``correlation, xcorr_error``; the ``overlap`` of the
     transform used; the frame's ``n_stars, fwhm``; and a ``note`` saying why the method was chosen. A blank
     frame is no reason to stop: its transform is unknown (NaN) and the frame selection rejects it. A blank
     reference is: NothingToRegisterError.
@@ -92,7 +109,7 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
         xcorr = Transform.unknown()
     reference_xy = reference_stars[:, :2]
     match = match_stars(stars[:, :2], reference_xy, model=model, scale_range=scale_range, tolerance=match_tolerance,
-                        guess=xcorr, reference_triangles=reference_triangles, frame_snr=stars[:, 2],
+                        guesses=(xcorr, wcs_guess), reference_triangles=reference_triangles, frame_snr=stars[:, 2],
                         reference_snr=reference_stars[:, 2])
     n_matched = match.n_matched if match else 0
     xcorr_residual = residual = np.nan
@@ -126,9 +143,20 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
                     "unchecked")
     else:
         method, transform, overlap = "none", Transform.unknown(), 0.0
-        note = f"no cross-correlation and {n_matched} stars matched, fewer than {min_matched_stars}"
+        note = "no cross-correlation and " + (
+            f"{n_matched} stars matched, fewer than {min_matched_stars}" if n_matched < min_matched_stars else
+            f"the {n_matched} matched stars' fit is loose ({match.residual:.2f} px RMS > {MAX_STAR_RESIDUAL:g})")
+    wcs_offset = np.nan
+    if wcs_guess is not None and transform.is_valid:
+        wcs_offset = offset(transform, wcs_guess, np.shape(data))
+        if wcs_offset > max_wcs_offset:
+            disagreement = (f"the frames' WCS puts this frame {wcs_offset:.1f} px (RMS) from where it was "
+                            f"registered, more than {max_wcs_offset:g} px: one of the two is wrong")
+            note = f"{note}; {disagreement}"
+            warning = disagreement if warning is None else f"{warning}; {disagreement}"
     row = {**transform.columns(), "method": method, "n_matched": n_matched, "residual": residual,
-           "xcorr_residual": xcorr_residual, "correlation": shift.correlation, "xcorr_error": shift.xcorr_error,
+           "xcorr_residual": xcorr_residual, "wcs_offset": wcs_offset, "correlation": shift.correlation,
+           "xcorr_error": shift.xcorr_error,
            "overlap": overlap, "n_stars": figures.n_stars, "fwhm": figures.fwhm, "note": note}
     return row, warning
 

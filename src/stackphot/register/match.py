@@ -137,7 +137,7 @@ def fit_transform(source, target, model: str = "similarity", weights=None) -> Tr
 
 
 def match_stars(frame_xy, reference_xy, *, model: str = "similarity", scale_range=(0.9, 1.1),
-                tolerance: float = 1.5, guess: Transform | None = None, reference_triangles: Triangles | None = None,
+                tolerance: float = 1.5, guesses=(), reference_triangles: Triangles | None = None,
                 frame_snr=None, reference_snr=None) -> StarMatch | None:
     """Pair the stars of a frame with the reference's and fit ``model`` to the pairs (see the module's notes).
 
@@ -151,9 +151,10 @@ def match_stars(frame_xy, reference_xy, *, model: str = "similarity", scale_rang
         Lowest and highest scale (frame to reference) a pattern match may have.
     tolerance : float
         Largest distance (px) between a transformed frame star and its reference star for a pair.
-    guess : Transform, optional
-        A first estimate (the cross-correlation's translation). Its pairing is refined too, and the result
-        with more pairs wins: a frame with too few stars for triangles can still be checked.
+    guesses : sequence of Transform
+        First estimates (the cross-correlation's translation, the frames' WCS). Their pairings are refined
+        too, and the result with most pairs wins: a frame with too few stars for triangles, or a scale
+        outside ``scale_range``, can still be matched. Invalid ones (NaN) are left out.
     reference_triangles : Triangles, optional
         ``triangles(reference_xy)``, made once per reference.
     frame_snr, reference_snr : arrays, optional
@@ -173,8 +174,7 @@ def match_stars(frame_xy, reference_xy, *, model: str = "similarity", scale_rang
     reference_tree = cKDTree(reference_xy)
     starts = _pattern_hypotheses(frame_xy, reference_xy, reference_tree, scale_range, tolerance,
                                  reference_triangles or triangles(reference_xy))
-    if guess is not None and guess.is_valid:
-        starts.append(guess)
+    starts += [guess for guess in guesses if guess is not None and guess.is_valid]
     frame_variance, reference_variance = (_position_variance(snr, len(xy)) for snr, xy in
                                           ((frame_snr, frame_xy), (reference_snr, reference_xy)))
     results = [_refine(frame_xy, reference_xy, reference_tree, start, model, tolerance,

@@ -21,7 +21,9 @@ FRAME_TABLE_NOTE = (
     "the reference (its full matrix is in shifts.csv); method: xcorr (the cross-correlation translation, checked "
     "by the matched stars where there are enough), stars (a fit to the matched stars) or none; n_matched: stars "
     "paired with the reference's; residual: RMS (px) of those pairs after the transform used; xcorr_residual: "
-    "how far (px RMS) the cross-correlation translation puts them from the star fit; correlation: of the "
+    "how far (px RMS) the cross-correlation translation puts them from the star fit; wcs_offset: how far (px "
+    "RMS over the frame) the transform used is from the one the frames' WCS imply (blank without a WCS); "
+    "correlation: of the "
     "prepared frame with the "
     "reference at that shift (near 1 good, near 0 unrelated); xcorr_error: skimage's translation-invariant "
     "error of the cross-correlation (not a shift uncertainty); overlap: fraction of the frame that lands on "
@@ -45,8 +47,8 @@ def sky_statistics(path) -> dict:
 
 
 QUALITY_COLUMNS = ["frame", "reference", "date_obs", "exptime", "sky_level", "sky_rms", "n_stars", "fwhm", "dy",
-                   "dx", "rotation", "scale", "method", "n_matched", "residual", "xcorr_residual", "correlation",
-                   "xcorr_error", "overlap"]
+                   "dx", "rotation", "scale", "method", "n_matched", "residual", "xcorr_residual", "wcs_offset",
+                   "correlation", "xcorr_error", "overlap"]
 # The transform's matrix is for programs (shifts.csv); a person reads its rotation and scale.
 MATRIX_COLUMNS = [column for column in COLUMNS if column.startswith("m_")]
 
@@ -84,7 +86,7 @@ def frame_quality_table(frames: pd.DataFrame, shifts: pd.DataFrame, sky: pd.Data
 
 QUALITY_FORMATS = {"exptime": "{:g}", "sky_level": "{:.1f}", "sky_rms": "{:.2f}", "fwhm": "{:.2f}", "dy": "{:+.3f}",
                    "dx": "{:+.3f}", "rotation": "{:+.4f}", "scale": "{:.6f}", "residual": "{:.3f}",
-                   "xcorr_residual": "{:.3f}", "correlation": "{:.4f}",
+                   "xcorr_residual": "{:.3f}", "wcs_offset": "{:.2f}", "correlation": "{:.4f}",
                    "xcorr_error": "{:.4f}", "overlap": "{:.3f}"}
 
 _HTML_STYLE = """
