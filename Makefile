@@ -35,7 +35,8 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The benchmark of issue 4 (bench/run_bench.py): the workflow against the same work in one process on one core.
+# First registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
+# then the benchmark of issue 4 (bench/run_bench.py): the workflow against the same work in one process on one core.
 # Frames are simulated once into $(BENCH_DIR)/frames/; the 200x2048 set needs about 40 GB of free disk while it runs.
 # bench-quick runs small sets, to try the harness; its figures are not the issue's.
 BENCH_DIR ?= results/bench
@@ -43,9 +44,11 @@ BENCH_SETS ?= 100x2048 200x2048 1000x256
 BENCH_QUICK_SETS ?= 10x512 20x512 100x128
 
 bench: $(INSTALLED)
+	$(BIN)/python bench/registration.py
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR) --cores $(CORES) $(BENCH_SETS)
 
 bench-quick: $(INSTALLED)
+	$(BIN)/python bench/registration.py 512 3
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR)/quick --cores $(CORES) $(BENCH_QUICK_SETS)
 
 clean:

@@ -1,6 +1,6 @@
 """The benchmark harness's bookkeeping (bench/run_bench.py): rules to stages, the table, the acceptance figures;
 the FITS input/output benchmark (bench/fits_io.py), the sky's (bench/background.py), the centroids'
-(bench/centroids.py) and the PSF photometry's (bench/psf.py)."""
+(bench/centroids.py), the PSF photometry's (bench/psf.py) and the registration's (bench/registration.py)."""
 
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ import background
 import centroids
 import fits_io
 import psf
+import registration
 import run_bench
 from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
 
@@ -117,3 +118,12 @@ def test_background_bench_times_the_default_settings(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("one 256 x 256 frame, background: Background2D mesh, box 64 px, plus row offsets")
     assert lines[1].startswith("CPU s per run: ") and lines[1].count(",") == 1
+
+
+def test_registration_bench_times_both_ways_and_the_matching(capsys):
+    registration.registration(384, 2)
+    registration.matching()  # it asserts that the matching found the truth
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("registration of a 384 x 384 frame, CPU s (median of 1 frames): translation only ")
+    assert "methods: stars (" in lines[0]
+    assert lines[1].startswith("matching 1000 stars, CPU ms (best of 20): the reference's triangles ")
