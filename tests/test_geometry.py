@@ -4,7 +4,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from stackphot.geometry import COLUMNS, Transform
+from stackphot.geometry import COLUMNS, Transform, rms_distance
 
 SIMILARITY = Transform.about((40.0, 30.0), rotation=7.5, scale=0.998, dy=-3.25, dx=5.5)
 
@@ -63,3 +63,13 @@ def test_the_moved_wcs_rotates_with_the_pixels(form):
     x, y = np.array([3.0, 41.0, 70.5]), np.array([2.0, 31.0, 55.0])
     np.testing.assert_allclose(WCS(moved).pixel_to_world_values(*SIMILARITY.apply(x, y)),
                                WCS(header).pixel_to_world_values(x, y), rtol=0, atol=1e-11)
+
+
+def test_a_transform_then_another_maps_as_both_in_turn_and_the_grid_distance_is_their_spread():
+    first = Transform.about((50.0, 40.0), rotation=12.0, scale=1.01, dy=3.0, dx=-7.5)
+    second = Transform(((0.99, 0.02), (-0.03, 1.02)), -1.25, 4.0)
+    x, y = np.array([0.0, 99.0, 37.5]), np.array([0.0, 79.0, 12.25])
+    assert np.allclose(first.then(second).apply(x, y), second.apply(*first.apply(x, y)))
+    moved = Transform.translation(3.0, 4.0)
+    assert rms_distance(moved, Transform(), (80, 100)) == pytest.approx(5.0)
+    assert rms_distance(first, first.then(Transform()), (80, 100)) == pytest.approx(0.0, abs=1e-12)

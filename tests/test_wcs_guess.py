@@ -6,11 +6,10 @@ import pytest
 from astropy.io import fits
 
 from stackphot.background import estimate_background
-from stackphot.geometry import Transform
+from stackphot.geometry import Transform, rms_distance
 from stackphot.ingest import ingest_frame
 from stackphot.io import RawFrame
 from stackphot.register import prepare_frame, register_frame, spectrum, triangles, wcs_transform
-from stackphot.register.wcs import offset
 from stackphot.simulate import simulate_frame_set
 
 BASE = dict(shape=(384, 384), n_frames=4, seed=23, n_cluster_stars=0, n_field_stars=500, max_offset=15.0,
@@ -51,7 +50,7 @@ def test_the_wcs_transform_is_the_true_one(turned):
     shape = frame_set.frames[0].shape
     for index in range(1, frame_set.config.n_frames):
         implied = wcs_transform(frame_set.headers[index], frame_set.headers[0], shape)
-        assert offset(implied, truth(frame_set, index), shape) < 1e-6
+        assert rms_distance(implied, truth(frame_set, index), shape) < 1e-6
     assert wcs_transform(fits.Header(), frame_set.headers[0], shape) is None
 
 
@@ -73,7 +72,7 @@ def test_a_wrong_wcs_is_reported_in_the_note_and_the_warning(turned):
     row, warning = registrar(frames)(1, wcs_guess=guess)
     assert row["wcs_offset"] == pytest.approx(10.0, abs=0.1)
     assert "the frames' WCS puts this frame 10.0 px" in row["note"] and "10.0 px" in warning
-    assert offset(Transform.from_row(row), truth(frame_set, 1), frame_set.frames[0].shape) < 0.05
+    assert rms_distance(Transform.from_row(row), truth(frame_set, 1), frame_set.frames[0].shape) < 0.05
 
 
 def test_the_wcs_guess_registers_a_flipped_frame_whose_scale_the_patterns_may_not_have():
@@ -90,4 +89,4 @@ def test_the_wcs_guess_registers_a_flipped_frame_whose_scale_the_patterns_may_no
     guided, _ = register(index, scale_range=narrow,
                          wcs_guess=wcs_transform(frame_set.headers[index], frame_set.headers[0], shape))
     assert guided["method"] == "stars" and guided["n_matched"] >= 50
-    assert offset(Transform.from_row(guided), truth(frame_set, index), shape) < 0.05
+    assert rms_distance(Transform.from_row(guided), truth(frame_set, index), shape) < 0.05

@@ -24,6 +24,23 @@ COLUMNS = ("dy", "dx", "rotation", "scale", "m_xx", "m_xy", "m_yx", "m_yy")
 
 # A source position exactly on the frame's edge (an integer shift) is on the frame, despite rounding.
 EDGE_TOLERANCE = 1e-6
+# Two transforms are compared on GRID x GRID points spanning the frame.
+GRID = 5
+
+
+def frame_grid(shape) -> np.ndarray:
+    """``GRID`` x ``GRID`` pixel positions (x, y) spanning a frame of ``shape``, corners included: (n, 2)."""
+    ny, nx = shape
+    x, y = np.meshgrid(np.linspace(0, nx - 1, GRID), np.linspace(0, ny - 1, GRID))
+    return np.column_stack([x.ravel(), y.ravel()])
+
+
+def rms_distance(transform: Transform, other: Transform, shape) -> float:
+    """RMS distance (px) between where two transforms put the pixels of a frame of ``shape`` (its grid)."""
+    grid = frame_grid(shape)
+    here = np.column_stack(transform.apply(grid[:, 0], grid[:, 1]))
+    there = np.column_stack(other.apply(grid[:, 0], grid[:, 1]))
+    return float(np.sqrt(np.mean(np.sum((here - there) ** 2, axis=1))))
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,12 @@ class Transform:
         """Reference pixel coordinates of frame pixels ``(x, y)`` (scalars or arrays)."""
         (m_xx, m_xy), (m_yx, m_yy) = self.matrix
         return m_xx * x + m_xy * y + self.dx, m_yx * x + m_yy * y + self.dy
+
+    def then(self, other: Transform) -> Transform:
+        """This transform followed by ``other``: a frame's onto an intermediate frame, then that one's."""
+        matrix = other.linear @ self.linear
+        dx, dy = other.apply(self.dx, self.dy)
+        return Transform(tuple(tuple(float(v) for v in row) for row in matrix), float(dy), float(dx))
 
     def inverse(self) -> Transform:
         """Frame pixel of a reference pixel: the inverse map."""

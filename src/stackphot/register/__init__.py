@@ -9,8 +9,9 @@ quality figures.
 
 Every frame is measured both ways: the cross-correlation translation (``correlate``) and a transform fitted
 to its stars matched with the reference's (``match``). The cross-correlation is kept where the matched stars
-confirm it; the star fit is used where the translation leaves them further than ``max_xcorr_residual`` from
-where the fit puts them (a turned or scaled frame) or where the cross-correlation failed (a meridian flip);
+confirm it; the star fit is used where the translation puts the frame further than ``max_xcorr_residual``
+(RMS over the frame, corners included) from where the fit puts it, and further than three of the fit's
+standard errors there (a turned or scaled frame), or where the cross-correlation failed (a meridian flip);
 with fewer than ``min_matched_stars`` pairs (a faint or sparse frame) the cross-correlation is kept and the
 row says it was not checked. The row's ``method`` and ``note`` say which, and why. Where the frames carry a
 WCS (``wcs``), it is one more starting point of the matching, and the row says how far the result is from it.
@@ -21,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.stats import mad_std
 
-from stackphot.geometry import Transform
+from stackphot.geometry import Transform, frame_grid, rms_distance
 from stackphot.ingest import NONFINITE
 from stackphot.io import read_table
 from stackphot.register.correlate import (NothingToRegisterError, RegistrationError, Shift, measure_shift,
@@ -30,7 +31,7 @@ from stackphot.register.prepare import (clean_for_registration, crop_region, pre
                                         stretch, subtract_line_medians)
 from stackphot.register.match import MODELS, StarMatch, Triangles, fit_transform, match_stars, triangles
 from stackphot.register.stars import StarFigures, find_peaks, peak_positions, star_figures
-from stackphot.register.wcs import offset, wcs_transform
+from stackphot.register.wcs import wcs_transform
 
 __all__ = ["MODELS", "STAR_COLUMNS", "NothingToRegisterError", "RegistrationError", "Shift", "StarFigures",
            "StarMatch", "Triangles", "clean_for_registration", "crop_region", "fit_transform", "match_stars",
@@ -87,8 +88,8 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
 
     The row: the transform's columns (``stackphot.geometry.COLUMNS``); ``method`` (``xcorr``, ``stars`` or
     ``none``), ``n_matched`` (star pairs), ``residual`` (px, SNR-weighted RMS of the pairs after the transform used),
-    ``xcorr_residual`` (px, RMS distance between where the cross-correlation translation and the star fit
-    put the matched stars); ``wcs_offset`` (px, RMS over the frame between the transform used and the WCS's;
+    ``xcorr_residual`` (px, RMS distance over the frame between where the cross-correlation translation and
+    the star fit put its pixels); ``wcs_offset`` (px, RMS over the frame between the transform used and the WCS's;
     NaN without a WCS); the cross-correlation's ``correlation, xcorr_error``; the ``overlap`` of the
     transform used; the frame's ``n_stars, fwhm``; and a ``note`` saying why the method was chosen. A blank
     frame is no reason to stop: its transform is unknown (NaN) and the frame selection rejects it. A blank
@@ -114,16 +115,16 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
     n_matched = match.n_matched if match else 0
     xcorr_residual = residual = np.nan
     if match is not None and xcorr.is_valid:
+        # Over the whole frame, not at the stars: a turn the translation leaves out is largest at the corners.
+        xcorr_residual = rms_distance(xcorr, match.transform, np.shape(data))
         frame_xy = stars[match.frame_index, :2]
-        fitted = np.column_stack(match.transform.apply(frame_xy[:, 0], frame_xy[:, 1]))
         xcorr_xy = np.column_stack(xcorr.apply(frame_xy[:, 0], frame_xy[:, 1]))
-        xcorr_residual = match.rms(xcorr_xy - fitted)
         residual = match.rms(xcorr_xy - reference_xy[match.reference_index])
     # The star fit takes over only where it differs from the translation by more than its own uncertainty
-    # at the stars (few, poorly centred stars: M13's defocused rings, give a fit no better than the xcorr).
+    # over the frame (few, poorly centred stars: M13's defocused rings, give a fit no better than the xcorr).
     limit = max_xcorr_residual
     if match is not None:
-        limit = max(limit, SIGNIFICANCE * match.uncertainty)
+        limit = max(limit, SIGNIFICANCE * match.position_error(frame_grid(np.shape(data))))
     trusted = n_matched >= min_matched_stars and match.residual <= MAX_STAR_RESIDUAL
     if trusted and not xcorr_residual <= limit:
         method, transform, residual = "stars", match.transform, match.residual
@@ -148,7 +149,7 @@ def register_frame(data, mask, reference, reference_stars, *, crop, smooth_sigma
             f"the {n_matched} matched stars' fit is loose ({match.residual:.2f} px RMS > {MAX_STAR_RESIDUAL:g})")
     wcs_offset = np.nan
     if wcs_guess is not None and transform.is_valid:
-        wcs_offset = offset(transform, wcs_guess, np.shape(data))
+        wcs_offset = rms_distance(transform, wcs_guess, np.shape(data))
         if wcs_offset > max_wcs_offset:
             disagreement = (f"the frames' WCS puts this frame {wcs_offset:.1f} px (RMS) from where it was "
                             f"registered, more than {max_wcs_offset:g} px: one of the two is wrong")

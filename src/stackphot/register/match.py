@@ -61,8 +61,9 @@ class StarMatch:
 
     ``frame_index`` and ``reference_index`` index the two star lists (pair i is ``frame_index[i]`` with
     ``reference_index[i]``), ``weights`` the pairs' weights in the fit (inverse position variances);
-    ``residual`` is the weighted RMS distance (px) of the pairs after the transform, and ``uncertainty`` the
-    fit's own standard error (px RMS) where the pairs are, from their scatter.
+    ``residual`` is the weighted RMS distance (px) of the pairs after the transform; ``covariance`` that of
+    the ``model``'s parameters, from the pairs' scatter, and ``uncertainty`` the fit's standard error (px RMS)
+    where the pairs are (``position_error`` gives it anywhere).
     """
 
     transform: Transform
@@ -70,11 +71,20 @@ class StarMatch:
     reference_index: np.ndarray
     weights: np.ndarray
     residual: float
+    model: str
+    covariance: np.ndarray
     uncertainty: float
 
     def rms(self, offsets) -> float:
         """Weighted RMS length of per-pair offsets ((n, 2) array), as ``residual`` is of the fit's."""
         return float(np.sqrt(np.sum(self.weights * np.sum(np.square(offsets), axis=1)) / np.sum(self.weights)))
+
+    def position_error(self, xy) -> float:
+        """RMS over the frame positions ``xy`` ((n, 2) array) of the standard error (px) of where the fitted
+        transform puts them: larger away from the stars, where a rotation's error grows."""
+        jacobian = _jacobian(self.model, np.asarray(xy, dtype=float))
+        variance = np.einsum("nip,pq,niq->n", jacobian, self.covariance, jacobian)
+        return float(np.sqrt(np.mean(variance)))
 
     @property
     def n_matched(self) -> int:
@@ -282,10 +292,26 @@ def _refine(frame_xy, reference_xy, reference_tree, start: Transform, model, tol
         previous = pairs
     frame_index, reference_index, weights = previous
     offsets = _residuals(transform, frame_xy[frame_index], reference_xy[reference_index])
-    # Weighted least squares: the fitted positions' variance, weighted over the pairs, is p s^2 / sum(w)
-    # for p free parameters and s^2 the scatter per unit weight.
+    # Weighted least squares: the parameters' covariance is s^2 (J^T W J)^-1, s^2 the scatter per unit weight.
     free = _FREE_PARAMETERS[model]
     unit_variance = np.sum(weights * offsets**2) / max(2 * offsets.size - free, 1)
-    uncertainty = float(np.sqrt(free * unit_variance / np.sum(weights)))
+    jacobian = _jacobian(model, frame_xy[frame_index])
+    normal = np.einsum("n,nip,niq->pq", weights, jacobian, jacobian)
+    covariance = unit_variance * np.linalg.pinv(normal)
     residual = float(np.sqrt(np.sum(weights * offsets**2) / np.sum(weights)))
-    return StarMatch(transform, frame_index, reference_index, weights, residual, uncertainty)
+    # Where the pairs are, weighted as they are in the fit.
+    variance = np.einsum("nip,pq,niq->n", jacobian, covariance, jacobian)
+    uncertainty = float(np.sqrt(np.sum(weights * variance) / np.sum(weights)))
+    return StarMatch(transform, frame_index, reference_index, weights, residual, model, covariance, uncertainty)
+
+
+def _jacobian(model: str, xy) -> np.ndarray:
+    """(n, 2, p): how the transformed (x, y) of each point change with the ``model``'s p parameters
+    (translation: tx, ty; similarity: a, b, tx, ty of x' = a x - b y + tx, y' = b x + a y + ty; affine: the
+    six)."""
+    x, y = xy[:, 0], xy[:, 1]
+    one, zero = np.ones_like(x), np.zeros_like(x)
+    rows = {"translation": ([one, zero], [zero, one]),
+            "similarity": ([x, -y, one, zero], [y, x, zero, one]),
+            "affine": ([x, y, one, zero, zero, zero], [zero, zero, zero, x, y, one])}[model]
+    return np.stack([np.stack(row, axis=-1) for row in rows], axis=1)

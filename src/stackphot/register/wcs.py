@@ -10,19 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stackphot.geometry import Transform
+from stackphot.geometry import Transform, frame_grid
 from stackphot.io import celestial_wcs
 from stackphot.register.match import fit_transform
-
-GRID = 5  # the transforms are compared, and the WCS's one fitted, on GRID x GRID points spanning the frame
-
-
-def frame_grid(shape) -> np.ndarray:
-    """``GRID`` x ``GRID`` pixel positions (x, y) spanning a frame of ``shape``, an (n, 2) array."""
-    ny, nx = shape
-    x, y = np.meshgrid(np.linspace(0, nx - 1, GRID), np.linspace(0, ny - 1, GRID))
-    return np.column_stack([x.ravel(), y.ravel()])
-
 
 def wcs_transform(frame_header, reference_header, shape) -> Transform | None:
     """The affine transform from a frame's pixels (``shape``) to the reference's that their WCS imply, or
@@ -42,11 +32,3 @@ def wcs_transform(frame_header, reference_header, shape) -> Transform | None:
     if not np.all(np.isfinite(target)):
         return None
     return fit_transform(grid, target, model="affine")
-
-
-def offset(transform: Transform, other: Transform, shape) -> float:
-    """RMS distance (px) between where two transforms put the pixels of a frame of ``shape``, over its grid."""
-    grid = frame_grid(shape)
-    here = np.column_stack(transform.apply(grid[:, 0], grid[:, 1]))
-    there = np.column_stack(other.apply(grid[:, 0], grid[:, 1]))
-    return float(np.sqrt(np.mean(np.sum((here - there) ** 2, axis=1))))

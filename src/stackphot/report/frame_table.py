@@ -21,7 +21,7 @@ FRAME_TABLE_NOTE = (
     "the reference (its full matrix is in shifts.csv); method: xcorr (the cross-correlation translation, checked "
     "by the matched stars where there are enough), stars (a fit to the matched stars) or none; n_matched: stars "
     "paired with the reference's; residual: RMS (px) of those pairs after the transform used; xcorr_residual: "
-    "how far (px RMS) the cross-correlation translation puts them from the star fit; wcs_offset: how far (px "
+    "how far (px RMS over the frame) the cross-correlation translation puts it from the star fit; wcs_offset: how far (px "
     "RMS over the frame) the transform used is from the one the frames' WCS imply (blank without a WCS); "
     "correlation: of the "
     "prepared frame with the "
