@@ -1,0 +1,234 @@
+"""Master bias, dark and flat frames: calibration frames combined, with their errors, a block of rows at a time.
+
+Each master is the stack's own combine (``stackphot.stack.combine``: mean, median or sigma-clipped mean, with
+its error propagated) over the calibration frames, read from their files a block of rows of every frame at a
+time (``FrameRows``), so that fifty 4096 x 4096 frames never sit in memory at once.
+
+* **bias**: the frames combined; each frame's error is its read noise (a bias holds no photons).
+* **dark**: the frames combined, less the master bias where there is one (``bias_removed``), so that it can be
+  scaled to another exposure; each frame's error is the Poisson noise of its dark current and the read noise.
+* **flat**: each frame less its zero level (the bias and the dark current of its exposure, ``zero_level``),
+  divided by its median so that flats of a changing twilight sky weigh alike, combined, and normalised to a
+  median of 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from astropy.io import fits
+
+from stackphot.io import FrameError
+from stackphot.stack import combine
+
+
+@dataclass
+class Master:
+    """A master frame: ``data`` and its 1-sigma ``error`` (float32), the frames that went in per pixel
+    (``coverage``), what it is, and how it was made."""
+
+    kind: str  # bias, dark or flat
+    data: np.ndarray
+    error: np.ndarray
+    coverage: np.ndarray
+    n_frames: int
+    exptime: float | None = None
+    filter: str | None = None
+    bias_removed: bool = False  # a dark: the master bias was taken out, so it scales with exposure
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ZeroLevel:
+    """What is subtracted from a frame of exposure ``exptime`` before it counts photons: the bias and the dark
+    current of that exposure, as well as the masters allow, and a sentence saying how it was made."""
+
+    data: np.ndarray | None  # None: nothing to subtract
+    error: np.ndarray | None
+    description: str
+
+
+def zero_level(exptime, *, bias: Master | None, darks: dict[float, Master]) -> ZeroLevel:
+    """The zero level of a frame of ``exptime`` seconds from a master ``bias`` and the master ``darks`` by
+    exposure: a dark of that exposure (plus the bias it was made without); else the bias plus the nearest
+    dark scaled to the exposure; else the bias alone; else the nearest dark as it is (its own bias and its
+    own exposure's dark current); else nothing."""
+    if exptime in darks:
+        dark = darks[exptime]
+        if dark.bias_removed:
+            return ZeroLevel(dark.data + bias.data, np.hypot(dark.error, bias.error),
+                             f"the {exptime:g} s master dark and the master bias")
+        return ZeroLevel(dark.data, dark.error, f"the {exptime:g} s master dark (bias included)")
+    scalable = {time: dark for time, dark in darks.items() if dark.bias_removed}
+    if bias is not None and scalable and exptime is not None:
+        nearest = min(scalable, key=lambda time: abs(time - exptime))
+        factor = exptime / nearest
+        dark = scalable[nearest]
+        return ZeroLevel(bias.data + factor * dark.data, np.hypot(bias.error, factor * dark.error),
+                         f"the master bias and the {nearest:g} s master dark scaled to {exptime:g} s")
+    if bias is not None:
+        return ZeroLevel(bias.data, bias.error, "the master bias (no dark: the dark current is left in)")
+    if darks:
+        nearest = min(darks, key=lambda time: abs(time - exptime) if exptime is not None else time)
+        dark = darks[nearest]
+        return ZeroLevel(dark.data, dark.error,
+                         f"the {nearest:g} s master dark as the bias (no bias frames and no {exptime:g} s dark: "
+                         f"the dark current beyond {nearest:g} s is left in)")
+    return ZeroLevel(None, None, "nothing (no bias or dark frames)")
+
+
+class FrameRows:
+    """Calibration frames of one shape, read a block of rows of every frame at a time, as ``combine`` reads a cube.
+
+    ``rows[:, r0:r1, :]`` is the (n_frames, r1 - r0, nx) block of physical values (BZERO and BSCALE applied)
+    less ``zero`` (an image, or None), divided by ``scales`` (one per frame, or None); saturated pixels
+    (``saturation`` and above) are NaN. ``rows.errors`` reads the matching 1-sigma errors: the Poisson noise of
+    the counts above the zero level and the read noise, in ADU, also divided by the scales. Without a zero
+    level the counts' Poisson noise is taken above ``poisson_offsets`` (one per frame: a dark's own median
+    stands for its bias); ``photons=False`` (a bias) leaves the read noise alone. The zero level's own error
+    is common to all frames: add it after combining.
+    """
+
+    def __init__(self, paths, *, gain: float, read_noise: float, zero=None, scales=None, poisson_offsets=None,
+                 photons: bool = True, saturation=None):
+        self.paths = list(paths)
+        self._hdus = []
+        for path in self.paths:
+            try:
+                hdul = fits.open(path, mode="readonly", memmap=False)
+            except (OSError, ValueError) as error:
+                raise FrameError(path, f"cannot be read as FITS ({error})") from error
+            hdu = next((hdu for hdu in hdul if hdu.header.get("NAXIS") == 2), None)
+            if hdu is None:
+                raise FrameError(path, "holds no 2D image")
+            self._hdus.append((hdul, hdu))
+        shapes = {(hdu.header["NAXIS2"], hdu.header["NAXIS1"]) for _, hdu in self._hdus}
+        if len(shapes) > 1:
+            listing = ", ".join(f"{path} ({hdu.header['NAXIS2']} x {hdu.header['NAXIS1']})"
+                                for path, (_, hdu) in zip(self.paths, self._hdus))
+            raise FrameError(self.paths[0], f"calibration frames of one master differ in shape: {listing}")
+        self.shape = (len(self.paths), *shapes.pop())
+        self.gain, self.read_noise, self.saturation = gain, read_noise, saturation
+        self.zero, self.photons = zero, photons
+        self.poisson_offsets = np.zeros(len(self.paths)) if poisson_offsets is None else np.asarray(poisson_offsets)
+        self.scales = np.ones(len(self.paths)) if scales is None else np.asarray(scales, dtype=float)
+        self.errors = _ErrorRows(self)
+
+    def frame_above_zero(self, index: int) -> np.ndarray:
+        """One whole frame less the zero level, not scaled (for its median)."""
+        data = np.asarray(self._hdus[index][1].section[:, :], dtype=np.float64)
+        if self.saturation is not None:
+            data[data >= self.saturation] = np.nan
+        return data - self.zero if self.zero is not None else data
+
+    def _raw(self, rows: slice) -> np.ndarray:
+        block = np.stack([np.asarray(hdu.section[rows, :], dtype=np.float64) for _, hdu in self._hdus])
+        if self.saturation is not None:
+            block[block >= self.saturation] = np.nan
+        return block
+
+    def _above_zero(self, rows: slice) -> np.ndarray:
+        block = self._raw(rows)
+        if self.zero is not None:
+            block -= self.zero[rows]
+        return block
+
+    def __getitem__(self, key):
+        _, rows, _ = key
+        return (self._above_zero(rows) / self.scales[:, None, None]).astype(np.float32)
+
+    def close(self):
+        for hdul, _ in self._hdus:
+            hdul.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class _ErrorRows:
+    def __init__(self, frames: FrameRows):
+        self.frames, self.shape = frames, frames.shape
+
+    def __getitem__(self, key):
+        _, rows, _ = key
+        frames = self.frames
+        n_frames, ny, nx = frames.shape
+        variance = np.full((n_frames, len(range(*rows.indices(ny))), nx), (frames.read_noise / frames.gain) ** 2)
+        if frames.photons:
+            above = frames._above_zero(rows) - frames.poisson_offsets[:, None, None]
+            variance += np.clip(above, 0, None) / frames.gain
+        return (np.sqrt(variance) / frames.scales[:, None, None]).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CombineOptions:
+    """How the frames of a master are combined (the stack's methods) and the memory one block may use."""
+
+    method: str = "sigma_clip"
+    sigma: float = 3.0
+    maxiters: int | None = 5
+    memory_mb: float = 512.0
+
+    def __call__(self, frames: FrameRows):
+        return combine(frames, frames.errors, method=self.method, sigma=self.sigma, maxiters=self.maxiters,
+                       memory_mb=self.memory_mb)
+
+
+def _how(options: CombineOptions, n_frames: int) -> str:
+    clip = f", clipped at {options.sigma:g} sigma" if options.method == "sigma_clip" else ""
+    return f"{n_frames} frames combined by {options.method}{clip}"
+
+
+def master_bias(paths, *, gain: float, read_noise: float, options=CombineOptions(), saturation=None) -> Master:
+    """The master bias of the bias frames ``paths``."""
+    with FrameRows(paths, gain=gain, read_noise=read_noise, saturation=saturation, photons=False) as frames:
+        result = options(frames)
+    return Master("bias", result.image, result.error, result.coverage, len(paths), exptime=0.0,
+                  history=[f"stackphot master bias: {_how(options, len(paths))}"])
+
+
+def master_dark(paths, exptime: float, *, bias: Master | None, gain: float, read_noise: float,
+                options=CombineOptions(), saturation=None) -> Master:
+    """The master dark of the dark frames ``paths`` (all of ``exptime`` seconds), less the master ``bias``
+    when there is one."""
+    zero = None if bias is None else bias.data
+    offsets = None
+    if bias is None:
+        with FrameRows(paths, gain=gain, read_noise=read_noise, saturation=saturation) as frames:
+            offsets = [np.nanmedian(frames.frame_above_zero(index)) for index in range(len(paths))]
+    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero, saturation=saturation,
+                   poisson_offsets=offsets) as frames:
+        result = options(frames)
+    error = result.error if bias is None else np.hypot(result.error, bias.error)
+    removed = "less the master bias" if bias is not None else "bias included (no bias frames)"
+    return Master("dark", result.image, error.astype(np.float32), result.coverage, len(paths), exptime=exptime,
+                  bias_removed=bias is not None,
+                  history=[f"stackphot master dark {exptime:g} s: {_how(options, len(paths))}, {removed}"])
+
+
+def master_flat(paths, filter_name, *, zero: ZeroLevel, gain: float, read_noise: float,
+                options=CombineOptions(), saturation=None) -> Master:
+    """The master flat of the flat frames ``paths`` (one filter and binning), each less ``zero`` and divided by
+    its median, combined and normalised to a median of 1."""
+    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero.data, saturation=saturation) as frames:
+        levels = np.array([np.nanmedian(frames.frame_above_zero(index)) for index in range(len(paths))])
+    bad = [str(path) for path, level in zip(paths, levels) if not level > 0]
+    if bad:
+        raise FrameError(bad[0], f"a flat with no light above its zero level ({zero.description}): "
+                                 f"{', '.join(bad)}; is it a dark, or the zero level from another camera?")
+    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero.data, scales=levels,
+                   saturation=saturation) as frames:
+        result = options(frames)
+    error = result.error.astype(np.float64)
+    if zero.error is not None:
+        error = np.hypot(error, zero.error / np.median(levels))
+    norm = float(np.nanmedian(result.image))
+    return Master("flat", (result.image / norm).astype(np.float32), (error / norm).astype(np.float32),
+                  result.coverage, len(paths), filter=filter_name,
+                  history=[f"stackphot master flat {filter_name}: {_how(options, len(paths))}, each less "
+                           f"{zero.description} and divided by its median ({', '.join(f'{v:.6g}' for v in levels)}"
+                           " ADU), normalised to a median of 1"])

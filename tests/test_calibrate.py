@@ -1,0 +1,151 @@
+"""Calibration frames classified, combined into masters and applied to lights: against ccdproc (the
+independent reference, used only here) on the same files, and against the truth of simulated frames."""
+
+import warnings
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.nddata import CCDData
+
+from stackphot.calibrate import (HOT, LOW_RESPONSE, CombineOptions, calibrate_light, describe_frame, hot_pixels,
+                                 kind_of_word, master_bias, master_dark, master_flat, zero_level)
+
+SHAPE = (96, 128)
+GAIN, READ_NOISE = 1.5, 9.0
+MEAN = CombineOptions(method="mean")
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("Light Frame", "light"), ("LIGHT", "light"), ("Light", "light"), ("object", "light"),
+    ("Bias Frame", "bias"), ("BIAS", "bias"), ("zero", "bias"), ("Offset", "bias"),
+    ("Dark Frame", "dark"), ("DARK", "dark"), ("DARKFLAT", "dark"), ("Flat Dark", "dark"),
+    ("Flat Field", "flat"), ("FLAT", "flat"), ("SkyFlat", "flat"), ("flats", "flat"), ("Darks", "dark"),
+    ("R", None), ("1p5s", None), ("", None), (None, None),
+])
+def test_imagetyp_spellings_and_folder_names_give_the_kind(value, kind):
+    assert kind_of_word(value) == kind
+
+
+def write(path, data, **cards):
+    """A camera's frame: uint16 stored as int16 with BZERO 32768, and its cards."""
+    header = fits.Header()
+    for key, value in cards.items():
+        header[key.replace("_", "-") if key == "CCD_TEMP" else key] = value
+    hdu = fits.PrimaryHDU(np.clip(np.round(data), 0, 65535).astype(np.uint16), header)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    hdu.writeto(path)
+    return path
+
+
+def test_the_header_says_what_a_frame_is_and_its_folder_where_the_header_is_silent(tmp_path):
+    data = np.full(SHAPE, 1000.0)
+    flat_among_lights = write(tmp_path / "lights" / "f1.fits", data, IMAGETYP="Flat Field", EXPTIME=1.5,
+                              FILTER="R ", XBINNING=2, YBINNING=2, CCD_TEMP=-31.0)
+    silent_dark = write(tmp_path / "Darks" / "1p5s" / "d1.fit", data, EXPTIME=1.5)
+    plain = write(tmp_path / "frame1.fits", data)
+    info = describe_frame(flat_among_lights, tmp_path)
+    assert (info.kind, info.filter, info.binning, info.shape, info.exptime, info.temperature) == \
+        ("flat", "R", (2, 2), SHAPE, 1.5, -31.0)
+    assert info.kind_source == "IMAGETYP 'Flat Field' (its folder 'lights' says light)"
+    assert (describe_frame(silent_dark, tmp_path).kind, describe_frame(silent_dark, tmp_path).kind_source) == \
+        ("dark", "folder 'Darks'")
+    assert describe_frame(plain, tmp_path).kind == "light"
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    """Bias, 10 s darks, 2 s flats and a 10 s light on a detector with structure, hot pixels and vignetting."""
+    folder = tmp_path_factory.mktemp("night")
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    bias = 1000 + 3 * np.sin(x / 5.0) + 0.02 * y
+    rate = np.full(SHAPE, 0.5)  # e-/s
+    hot = rng.random(SHAPE) < 0.01
+    rate[hot] = rng.uniform(50, 500, hot.sum())
+    radius = np.hypot((x - SHAPE[1] / 2) / SHAPE[1], (y - SHAPE[0] / 2) / SHAPE[0])
+    flat = (1 - 0.6 * radius**2) * rng.normal(1, 0.01, SHAPE)
+    flat[5, 7] = 0.02  # a dead pixel
+
+    def expose(electrons, exptime):
+        signal = rng.poisson(np.clip(electrons + rate * exptime, 0, None)) + rng.normal(0, READ_NOISE, SHAPE)
+        return bias + signal / GAIN
+
+    cards = dict(EXPTIME=0.0, GAIN=GAIN, RDNOISE=READ_NOISE)
+    paths = {
+        "bias": [write(folder / f"bias{i}.fits", expose(0, 0), IMAGETYP="Bias Frame", **cards) for i in range(5)],
+        "dark": [write(folder / f"dark{i}.fits", expose(0, 10), IMAGETYP="Dark Frame", **{**cards, "EXPTIME": 10.0})
+                 for i in range(5)],
+        "flat": [write(folder / f"flat{i}.fits", expose(flat * level, 2), IMAGETYP="Flat Field", FILTER="R",
+                       **{**cards, "EXPTIME": 2.0}) for i, level in enumerate((20000, 22000, 18000, 21000, 19000))],
+        "light": write(folder / "light.fits", expose(flat * 3000, 10), IMAGETYP="Light Frame",
+                       **{**cards, "EXPTIME": 10.0}),
+    }
+    return paths, {"bias": bias, "rate": rate, "hot": hot, "flat": flat}
+
+
+def masters(paths, options=MEAN):
+    bias = master_bias(paths["bias"], gain=GAIN, read_noise=READ_NOISE, options=options)
+    dark = master_dark(paths["dark"], 10.0, bias=bias, gain=GAIN, read_noise=READ_NOISE, options=options)
+    flat = master_flat(paths["flat"], "R", zero=zero_level(2.0, bias=bias, darks={10.0: dark}), gain=GAIN,
+                       read_noise=READ_NOISE, options=options)
+    return bias, dark, flat
+
+
+def ccd(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CCDData.read(path, unit="adu")
+
+
+def test_masters_and_a_calibrated_light_equal_ccdprocs(night):
+    ccdproc = pytest.importorskip("ccdproc")
+    paths, _ = night
+    bias, dark, flat = masters(paths)
+    reference_bias = ccdproc.combine([ccd(p) for p in paths["bias"]], method="average", dtype=np.float64)
+    reference_dark = ccdproc.combine([ccdproc.subtract_bias(ccd(p), reference_bias) for p in paths["dark"]],
+                                     method="average", dtype=np.float64)
+    flats = [ccdproc.subtract_bias(ccd(p), reference_bias) for p in paths["flat"]]
+    flats = [ccdproc.subtract_dark(f, reference_dark, exposure_time="EXPTIME", exposure_unit=u.s, scale=True)
+             for f in flats]
+    reference_flat = ccdproc.combine(flats, method="average", scale=lambda a: 1 / np.median(a), dtype=np.float64)
+    reference_flat = reference_flat.divide(np.median(reference_flat.data))
+    light = ccdproc.subtract_bias(ccd(paths["light"]), reference_bias)
+    light = ccdproc.subtract_dark(light, reference_dark, exposure_time="EXPTIME", exposure_unit=u.s, scale=True)
+    reference_light = ccdproc.flat_correct(light, reference_flat, norm_value=1.0)
+
+    ours = calibrate_light(fits.getdata(paths["light"]).astype(np.float32), np.zeros(SHAPE, np.uint8),
+                           zero=zero_level(10.0, bias=bias, darks={10.0: dark}), flat=flat, gain=GAIN,
+                           read_noise=READ_NOISE)
+    for mine, theirs in ((bias.data, reference_bias.data), (dark.data, reference_dark.data),
+                         (flat.data, reference_flat.data), (ours.data, reference_light.data)):
+        scale = np.max(np.abs(theirs))
+        assert np.max(np.abs(mine - theirs)) / scale < 1e-5
+
+
+def test_the_masters_recover_the_detector(night):
+    paths, truth = night
+    bias, dark, flat = masters(paths, CombineOptions())
+    assert np.sqrt(np.mean((bias.data - truth["bias"]) ** 2)) < 1.5 * READ_NOISE / GAIN / np.sqrt(5)
+    assert np.median(np.abs(dark.data[truth["hot"]] * GAIN / 10 / truth["rate"][truth["hot"]] - 1)) < 0.05
+    assert np.sqrt(np.mean((flat.data / truth["flat"] / np.median(flat.data / truth["flat"]) - 1) ** 2)) < 0.005
+    found = hot_pixels(dark, nsigma=5)
+    assert (found == truth["hot"]).mean() > 0.999
+
+
+def test_the_calibrated_light_is_flat_and_its_errors_are_honest(night):
+    paths, truth = night
+    bias, dark, flat = masters(paths, CombineOptions())
+    raw = fits.getdata(paths["light"]).astype(np.float32)
+    result = calibrate_light(raw, np.zeros(SHAPE, np.uint8), zero=zero_level(10.0, bias=bias, darks={10.0: dark}),
+                             flat=flat, gain=GAIN, read_noise=READ_NOISE, hot=hot_pixels(dark, nsigma=5))
+    good = result.mask == 0
+    # The light's electrons as a pixel of the flat's median response sees them.
+    expected = 3000 * np.median(truth["flat"]) / GAIN
+    pull = (result.data[good] - expected) / result.error[good]
+    assert abs(np.median(result.data[good]) / expected - 1) < 0.005
+    assert 0.9 < np.std(pull) < 1.1
+    assert result.mask[5, 7] & LOW_RESPONSE and (result.mask[truth["hot"]] & HOT).all()
+    # Uncalibrated, the vignetting is all there: the corners are 15% darker.
+    assert np.median(raw[:5, :5] - truth["bias"][:5, :5]) < 0.9 * np.median(raw[45:50, 60:65] - truth["bias"][45:50, 60:65])
