@@ -16,12 +16,15 @@ PACKAGE = ROOT / "src" / "stackphot"
 LAYERS = [
     {"numerics", "geometry", "options", "provenance", "io", "scripting"},
     {"simulate"},
+    {"inventory"},
     {"datasets"},
     {"ingest", "frames"},
     {"background"},
     {"register"},
     {"align"},
     {"stack"},
+    # Calibration runs before the background but combines its masters with the stack's combine.
+    {"calibrate"},
     {"detect"},
     {"photometry"},
     {"regions", "report"},

@@ -1,4 +1,4 @@
-"""Calibration frames classified, combined into masters and applied to lights: against ccdproc (the
+"""Calibration frames classified (stackphot.inventory), combined into masters and applied to lights: against ccdproc (the
 independent reference, used only here) on the same files, and against the truth of simulated frames."""
 
 import warnings
@@ -9,8 +9,10 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from stackphot.calibrate import (HOT, LOW_RESPONSE, CombineOptions, calibrate_light, describe_frame, hot_pixels,
-                                 kind_of_word, master_bias, master_dark, master_flat, zero_level)
+from stackphot.calibrate import (HOT, LOW_RESPONSE, CombineOptions, calibrate_light, hot_pixels, master_bias,
+                                 master_dark, master_flat, zero_level)
+from stackphot.inventory import describe_frame, inventory, kind_of_word, plan_calibration
+from stackphot.io import FrameError
 
 SHAPE = (96, 128)
 GAIN, READ_NOISE = 1.5, 9.0
@@ -149,3 +151,49 @@ def test_the_calibrated_light_is_flat_and_its_errors_are_honest(night):
     assert result.mask[5, 7] & LOW_RESPONSE and (result.mask[truth["hot"]] & HOT).all()
     # Uncalibrated, the vignetting is all there: the corners are 15% darker.
     assert np.median(raw[:5, :5] - truth["bias"][:5, :5]) < 0.9 * np.median(raw[45:50, 60:65] - truth["bias"][45:50, 60:65])
+
+
+def test_a_plain_folder_of_lights_needs_no_calibration(tmp_path):
+    for index in range(3):
+        write(tmp_path / f"frame{index}.fits", np.full(SHAPE, 100.0 + index), EXPTIME=10.0)
+    frames = inventory(tmp_path)
+    assert [info.name for info in frames] == ["frame0", "frame1", "frame2"]
+    assert plan_calibration(frames, min_frames=3) is None
+
+
+def test_the_real_night_in_its_observers_folders_is_planned():
+    from conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "bsu_sn2022yid"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} does not exist")
+    plan = plan_calibration(inventory(folder), min_frames=3)
+    assert len(plan.lights) == 5 and not plan.bias
+    assert list(plan.darks) == [1.5] and len(plan.darks[1.5]) == 5
+    assert list(plan.flats) == ["R_bin2x2"] and len(plan.flats["R_bin2x2"]) == 5
+    assert plan.master_names == ["master_dark_1p5s", "master_flat_R_bin2x2"]
+    assert plan.exposures_needed() == [1.5, 120.0]
+
+
+def test_calibration_that_cannot_be_used_is_refused_naming_the_file_and_the_fix(tmp_path):
+    data = np.full(SHAPE, 1000.0)
+    light = write(tmp_path / "lights" / "l1.fits", data, IMAGETYP="Light Frame", EXPTIME=60.0, FILTER="V")
+    for index in range(3):
+        write(tmp_path / "flats" / f"f{index}.fits", data, IMAGETYP="Flat Field", EXPTIME=2.0, FILTER="R")
+    with pytest.raises(FrameError, match=r"l1\.fits: a light of filter V and binning 1x1, but the flats are R_bin1x1"):
+        plan_calibration(inventory(tmp_path), min_frames=3)
+    write(tmp_path / "flats" / "f3.fits", data, IMAGETYP="Flat Field", EXPTIME=2.0, FILTER="V")
+    with pytest.raises(FrameError, match=r"f3\.fits: only 1 V_bin1x1 flat frame\(s\), fewer than calibrate: min_frames"):
+        plan_calibration(inventory(tmp_path), min_frames=3)
+    small = write(tmp_path / "darks" / "d0.fits", np.full((48, 64), 1000.0), IMAGETYP="Dark Frame", EXPTIME=60.0)
+    with pytest.raises(FrameError, match=r"d0\.fits: a dark of 48 x 64 pixels for lights of 96 x 128"):
+        plan_calibration(inventory(tmp_path), min_frames=1)
+    small.unlink()
+    for index in range(3):
+        write(tmp_path / "darks" / f"d{index}.fits", data, IMAGETYP="Dark Frame", EXPTIME=300.0)
+    (tmp_path / "flats" / "f3.fits").unlink()
+    light.unlink()
+    write(tmp_path / "lights" / "l1.fits", data, IMAGETYP="Light Frame", EXPTIME=60.0, FILTER="R")
+    with pytest.raises(FrameError, match=r"darks of 300 s match no light or flat exposure \(2, 60 s\), and with no "
+                                         r"bias frames they cannot be scaled"):
+        plan_calibration(inventory(tmp_path), min_frames=3)

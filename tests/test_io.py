@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+from stackphot.inventory import inventory
 from stackphot.io import (
     CubeRows,
     FrameError,
     clean_card_text,
-    find_frames,
     frame_stem,
     read_arrays,
     read_image,
@@ -34,24 +34,24 @@ def test_frame_stem_knows_fits_suffixes():
     assert frame_stem("notes.txt") is None
 
 
-def test_find_frames_lists_fits_only_in_name_order(tmp_path):
+def test_the_folder_inventory_lists_fits_only_in_name_order(tmp_path):
     for name in ("b.fits", "a.fit", "c.fts"):
         write_uint16(tmp_path / name, np.ones((4, 4)))
     with gzip.open(tmp_path / "d.fits.gz", "wb") as handle:
         fits.PrimaryHDU(np.ones((4, 4), np.float32)).writeto(handle)
     (tmp_path / "README.txt").write_text("not a frame")
-    assert list(find_frames(tmp_path)) == ["a", "b", "c", "d"]
+    assert [info.name for info in inventory(tmp_path)] == ["a", "b", "c", "d"]
 
 
-def test_find_frames_errors_name_the_folder(tmp_path):
+def test_the_folder_inventory_errors_name_the_folder(tmp_path):
     with pytest.raises(FrameError, match="holds no FITS frame"):
-        find_frames(tmp_path)
+        inventory(tmp_path)
     with pytest.raises(FileNotFoundError, match="no such folder"):
-        find_frames(tmp_path / "missing")
+        inventory(tmp_path / "missing")
     write_uint16(tmp_path / "a.fits", np.ones((2, 2)))
     write_uint16(tmp_path / "a.fit", np.ones((2, 2)))
     with pytest.raises(FrameError, match="same frame name"):
-        find_frames(tmp_path)
+        inventory(tmp_path)
 
 
 def test_uint16_with_bzero_comes_back_as_physical_counts(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from stackphot.io import find_frames
+from stackphot.inventory import CalibrationPlan, inventory, plan_calibration
+from stackphot.io import FrameError
 
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -23,7 +24,7 @@ AUTO_MIN_BATCHES = 8
 
 
 # The config's sections of scientific settings, which a dataset's own `settings` may change for it alone.
-SETTING_SECTIONS = ("ingest", "background", "register", "quality", "align", "stack", "detect", "photometry")
+SETTING_SECTIONS = ("ingest", "calibrate", "background", "register", "quality", "align", "stack", "detect", "photometry")
 
 
 # Run settings that used to sit among the scientific ones: where each went (README, "Many frames").
@@ -48,6 +49,7 @@ class Dataset:
     simulate: Path | None = None  # the simulation spec, for datasets made by stackphot.simulate
     pixels: int | None = None  # per frame, when known before the frames are read
     settings: dict = field(default_factory=dict)  # SETTING_SECTIONS: its own `settings` over the config's
+    calibration: CalibrationPlan | None = None  # its bias, dark and flat frames; None: the lights as they are
 
     @property
     def frame_names(self) -> list[str]:
@@ -119,25 +121,31 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
     datasets = {}
     for name, entry in entries.items():
         _checked_name(name)
+        own = entry.get("settings") or {}
+        plan = None
         if entry.get("simulate"):
             spec = Path(entry["simulate"])
             names, pixels = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
         else:
             spec = None
-            frames = find_frames(entry["path"])
+            found = inventory(entry["path"])
+            min_frames = merged_settings(config, own)["calibrate"].get("min_frames", 3)
+            plan = plan_calibration(found, min_frames=min_frames)
+            frames = {info.name: info.path for info in found if info.kind == "light"}
+            if not frames:
+                raise FrameError(entry["path"], "holds no light frame (only bias, dark or flat frames)")
             pixels = frame_pixels(next(iter(frames.values())))
         reference = entry.get("reference") or config.get("reference") or next(iter(frames))
         if reference not in frames:
             raise DatasetError(
                 f"dataset {name!r}: reference frame {reference!r} is not one of its frames ({', '.join(frames)})"
             )
-        own = entry.get("settings") or {}
         unknown = sorted(set(own) - set(SETTING_SECTIONS))
         if unknown:
             raise DatasetError(f"dataset {name!r}: its settings can change {', '.join(SETTING_SECTIONS)}, not "
                                f"{', '.join(unknown)}")
-        datasets[name] = Dataset(name, frames, reference, spec, pixels, merged_settings(config, own))
+        datasets[name] = Dataset(name, frames, reference, spec, pixels, merged_settings(config, own), plan)
     return datasets
 
 

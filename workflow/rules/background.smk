@@ -6,7 +6,9 @@ for dataset, index, frames in frame_batches():
         name:
             batch_rule_name("subtract_backgrounds", dataset, index)
         input:
-            frames=expand(FRAME_INPUTS["background"], dataset=dataset, frame=frames),
+            frames=expand(
+                FRAME_INPUTS["background"](dataset), dataset=dataset, frame=frames
+            ),
         output:
             frames=expand(
                 "results/{dataset}/background/{frame}.sub.fits",

@@ -6,6 +6,7 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from stackphot.inventory import exposure_name
 from stackphot.datasets import moved_keys, resolve_datasets
 
 
@@ -83,10 +84,10 @@ wildcard_constraints:
     frame="[^/]+",
 
 
-# The frames each per-frame step starts from. A stage that works on the frames between ingest and the
-# background (a calibration: bias, dark and flat) sets FRAME_INPUTS["background"] to its own output pattern
-# in its rule file, included before background.smk, and every later stage follows unchanged.
-FRAME_INPUTS = {"background": "results/{dataset}/ingest/{frame}.fits"}
+# The frames each per-frame step starts from, by dataset. A stage that works on the frames between ingest and
+# the background (calibrate.smk: bias, dark and flat) sets FRAME_INPUTS["background"] to its own, in its rule
+# file, included before background.smk, and every later stage follows unchanged.
+FRAME_INPUTS = {"background": lambda dataset: "results/{dataset}/ingest/{frame}.fits"}
 
 
 # Why the per-frame steps (ingest, background, shifts, alignment) are rules generated in a loop, one rule per
@@ -218,6 +219,8 @@ STAGE_PRODUCTS = {
         ["results/{dataset}/frames.csv"],
         ["results/{dataset}/ingest/{frame}.fits"],
     ),
+    # Only for datasets with calibration frames: dataset_products().
+    "calibrate": ([], []),
     "background": (
         [],
         [
@@ -285,6 +288,17 @@ def dataset_products(name, stage):
         products += expand(
             "data/{dataset}/truth_{table}.csv", dataset=name, table=["shifts", "stars"]
         )
+    if stage == "calibrate" and dataset.calibration is not None:
+        products += [
+            f"results/{name}/calibrate/{master}.fits"
+            for master in dataset.calibration.master_names
+        ]
+        products.append(f"results/{name}/calibration.csv")
+        products += expand(
+            "results/{dataset}/calibrate/{frame}.fits",
+            dataset=name,
+            frame=dataset.frame_names,
+        )
     if stage == "register" and dataset.simulate is not None:
         products.append(f"results/{name}/registration_accuracy.csv")
     if stage in ("detect", "photometry"):
@@ -305,3 +319,48 @@ def dataset_products(name, stage):
 def all_products():
     """Every stage's products of every dataset, what `snakemake` makes by default."""
     return [path for stage in STAGE_PRODUCTS for path in stage_products(stage)]
+
+
+# Calibration (calibrate.smk): the masters of the datasets with calibration frames.
+def calibrated_datasets():
+    return {
+        name: dataset.calibration
+        for name, dataset in DATASETS.items()
+        if dataset.calibration is not None
+    }
+
+
+def master_file(dataset, name):
+    return f"results/{dataset}/calibrate/{name}.fits"
+
+
+def master_files(dataset, kinds=("bias", "dark", "flat")):
+    plan = DATASETS[dataset].calibration
+    return [
+        master_file(dataset, name)
+        for name in plan.master_names
+        if name.split("_")[1] in kinds
+    ]
+
+
+def master_params(dataset, kind, exptime=None, flat=None):
+    """The params of a master rule: the noise model, the combine and what the master is."""
+    return {
+        "kind": kind,
+        "exptime": exptime,
+        "flat": flat,
+        "gain": setting("ingest/gain", dataset),
+        "read_noise": setting("ingest/read_noise", dataset),
+        "saturation": setting("ingest/saturation", dataset),
+        "method": setting("calibrate/method", dataset),
+        "sigma": setting("calibrate/sigma", dataset),
+        # The job's mem_mb less 400 MB for Python and the masters it holds.
+        "memory_mb": 600,
+    }
+
+
+def background_input(dataset):
+    """The calibrated lights where the dataset has calibration frames, else the ingested ones (as before)."""
+    if DATASETS[dataset].calibration is not None:
+        return "results/{dataset}/calibrate/{frame}.fits"
+    return "results/{dataset}/ingest/{frame}.fits"

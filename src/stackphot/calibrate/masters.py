@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
-from stackphot.io import FrameError
+from stackphot.io import FrameError, read_image
+from stackphot.provenance import Product
 from stackphot.stack import combine
 
 
@@ -37,6 +38,29 @@ class Master:
     filter: str | None = None
     bias_removed: bool = False  # a dark: the master bias was taken out, so it scales with exposure
     history: list[str] = field(default_factory=list)
+
+
+def master_product(master: Master) -> Product:
+    """A master as the calibrate stage writes it: data, ERR and COVERAGE, and the cards that say what it is."""
+    cards = {"IMAGETYP": (f"Master {master.kind.capitalize()}", "stackphot master frame"),
+             "NCOMBINE": (master.n_frames, "frames combined"),
+             "BIASSUB": (master.bias_removed, "the master bias was subtracted"), "BUNIT": ("adu", "")}
+    if master.exptime is not None:
+        cards["EXPTIME"] = (master.exptime, "[s] exposure of the frames combined")
+    if master.filter is not None:
+        cards["FLATNAME"] = (master.filter, "filter and binning of the flats")
+    return Product(master.data, {"ERR": master.error, "COVERAGE": master.coverage}, cards, master.history,
+                   removed=("DATE-OBS",))
+
+
+def read_master(path) -> Master:
+    """A master written by ``master_product``."""
+    data, header, ext = read_image(path, "ERR", "COVERAGE")
+    kind = str(header.get("IMAGETYP", "")).removeprefix("Master ").lower()
+    if kind not in ("bias", "dark", "flat"):
+        raise FrameError(path, f"is not a stackphot master (IMAGETYP {header.get('IMAGETYP')!r})")
+    return Master(kind, data, ext["ERR"], ext["COVERAGE"], int(header["NCOMBINE"]), exptime=header.get("EXPTIME"),
+                  filter=header.get("FLATNAME"), bias_removed=bool(header.get("BIASSUB", False)))
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@
 """
 
 from stackphot.io.cards import STRUCTURAL_KEYS, add_cards, celestial_wcs, clean_card_text, image_header, valid_header
-from stackphot.io.files import FITS_SUFFIXES, FrameError, atomic_write, find_frames, frame_stem, log_to, write_text
+from stackphot.io.files import FITS_SUFFIXES, FrameError, atomic_write, frame_stem, log_to, write_text
 from stackphot.io.fits_read import CubeRows, read_arrays, read_image
 from stackphot.io.fits_write import BITPIX, BLOCK, END_CARD, FITS_DTYPES, write_cube, write_image, write_product
 from stackphot.io.raw import RawFrame, read_raw_frame
 from stackphot.io.tables import read_table, write_ecsv, write_table
 
 __all__ = ["BITPIX", "BLOCK", "END_CARD", "FITS_DTYPES", "FITS_SUFFIXES", "STRUCTURAL_KEYS", "CubeRows", "FrameError",
-           "RawFrame", "add_cards", "atomic_write", "celestial_wcs", "clean_card_text", "find_frames", "frame_stem",
+           "RawFrame", "add_cards", "atomic_write", "celestial_wcs", "clean_card_text", "frame_stem",
            "image_header", "log_to", "read_arrays", "read_image", "read_raw_frame", "read_table", "valid_header",
            "write_cube", "write_ecsv", "write_image", "write_product", "write_table", "write_text"]

@@ -1,4 +1,4 @@
-"""Finding frames, naming the file in every error, and writing files atomically.
+"""Frame names, naming the file in every error, and writing files atomically.
 
 Every error names the file and the problem, because a user with a folder of a thousand frames needs to know
 which one to look at. Writes go to a temporary file in the target folder and are renamed into place, so a
@@ -35,32 +35,6 @@ def frame_stem(path) -> str | None:
         if lower.endswith(suffix):
             return name[: -len(suffix)]
     return None
-
-
-def find_frames(directory) -> dict[str, Path]:
-    """Map frame name to path for every FITS file (``.fits``, ``.fit``, ``.fts``, gzipped too) in a folder.
-
-    Raises
-    ------
-    FileNotFoundError
-        If the folder does not exist.
-    FrameError
-        If it holds no FITS file, or two files share a frame name (``a.fits`` and ``a.fits.gz``).
-    """
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no such folder of frames")
-    frames: dict[str, Path] = {}
-    for path in sorted(directory.iterdir()):
-        stem = frame_stem(path)
-        if stem is None or not path.is_file():
-            continue
-        if stem in frames:
-            raise FrameError(path, f"has the same frame name {stem!r} as {frames[stem].name}; keep one")
-        frames[stem] = path
-    if not frames:
-        raise FrameError(directory, f"holds no FITS frame (looked for {', '.join(FITS_SUFFIXES)}, also .gz)")
-    return frames
 
 
 @contextmanager

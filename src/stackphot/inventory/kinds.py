@@ -16,6 +16,7 @@ calibration frames were read. A dark whose exposure matches the flats' is their 
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +76,9 @@ def _first(header, keys):
 def _image_header(path) -> fits.Header:
     """The header of the first 2D image HDU (a camera may put it in an extension)."""
     try:
-        with fits.open(path, mode="readonly") as hdul:
+        # A damaged file's warnings wait for ingest, which names the problem.
+        with warnings.catch_warnings(), fits.open(path, mode="readonly") as hdul:
+            warnings.simplefilter("ignore")
             for hdu in hdul:
                 if hdu.header.get("NAXIS") == 2:
                     return hdu.header.copy()

@@ -1,0 +1,48 @@
+"""Rule calibrate_frames: each ingested light of a batch less its zero level and divided by its flat."""
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from stackphot.calibrate import calibrate_light, hot_pixels, read_master, zero_level
+from stackphot.io import frame_stem, read_image, write_product
+from stackphot.provenance import Product
+from stackphot.scripting import run_script
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    params = smk.params
+    masters = [read_master(path) for path in smk.input.masters]
+    bias = next((master for master in masters if master.kind == "bias"), None)
+    darks = {master.exptime: master for master in masters if master.kind == "dark"}
+    flats = {master.filter: master for master in masters if master.kind == "flat"}
+    hot = np.zeros(masters[0].data.shape, bool)
+    for dark in darks.values():
+        hot |= hot_pixels(dark, nsigma=params.hot_nsigma)
+    log.info("%d hot pixels in the master darks", hot.sum())
+    for path, output in zip(smk.input.frames, smk.output.frames, strict=True):
+        name = frame_stem(path)
+        light = params.lights[name]
+        data, header, ext = read_image(path, "MASK")
+        zero = zero_level(light["exptime"], bias=bias, darks=darks)
+        flat = flats.get(light["flat"])
+        result = calibrate_light(data, ext["MASK"], zero=zero, flat=flat, gain=header["GAIN"],
+                                 read_noise=header["RDNOISE"], hot=hot if darks else None,
+                                 min_flat=params.min_flat)
+        flat_text = f"divided by the master flat {light['flat']}" if flat is not None else "no flat"
+        log.info("%s: less %s, %s", name, zero.description, flat_text)
+        if light["exptime"] not in darks:
+            log.warning("%s: no dark of its exposure (%s s): %s", name, light["exptime"], zero.description)
+        cards = {"CALZERO": (zero.description[:68], "subtracted"),
+                 "CALFLAT": (light["flat"] if flat is not None else "none", "master flat divided by")}
+        product = Product(result.data, {"ERR": result.error, "MASK": result.mask}, cards,
+                          [f"stackphot calibrate: less {zero.description}, {flat_text}",
+                           "ERR: Poisson noise above the zero level, read noise, the masters' errors"])
+        write_product(output, product, header)
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

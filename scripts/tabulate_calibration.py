@@ -1,0 +1,23 @@
+"""Rule tabulate_calibration: every file of the dataset's folder, what it was taken for and what it was used for."""
+
+from typing import TYPE_CHECKING
+
+from stackphot.calibrate import calibration_table, read_master
+from stackphot.io import write_table
+from stackphot.scripting import run_script
+
+if TYPE_CHECKING:
+    from snakemake.script import snakemake
+
+
+def main(smk, log):
+    table = calibration_table(smk.params.plan, [read_master(path) for path in smk.input.masters])
+    for kind, count in table.kind.value_counts().items():
+        log.info("%d %s frame(s)", count, kind)
+    for row in table[table.kind == "light"].itertuples():
+        log.info("%s: %s", row.file, row.used_for)
+    write_table(smk.output.table, table)
+
+
+if __name__ == "__main__":
+    run_script(main, snakemake)

@@ -1,0 +1,57 @@
+"""The real night of ../shared/data/bsu_sn2022yid, from its folders as the observer kept them: five R lights of
+120 s, five R flats of 1.5 s and five 1.5 s darks for the flats; no bias and no 120 s darks."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.stats import sigma_clipped_stats
+
+from workflow_helpers import run_snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.shared]
+BOX = 100  # px: the corner and centre boxes whose sky levels are compared
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    from conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "bsu_sn2022yid"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} does not exist")
+    work = tmp_path_factory.mktemp("bsu")
+    run = run_snakemake(work, {"data": str(folder)}, "calibrate")
+    return work / "results" / "bsu_sn2022yid", run
+
+
+def corner_ratios(image):
+    ny, nx = image.shape
+    centre = sigma_clipped_stats(image[ny // 2 - BOX : ny // 2 + BOX, nx // 2 - BOX : nx // 2 + BOX])[1]
+    return np.array([sigma_clipped_stats(image[rows, cols])[1] / centre
+                     for rows in (slice(0, BOX), slice(ny - BOX, ny)) for cols in (slice(0, BOX), slice(nx - BOX, nx))])
+
+
+def test_the_folders_become_masters_and_the_record_says_what_was_done(night):
+    results, run = night
+    table = pd.read_csv(results / "calibration.csv")
+    assert table.kind.value_counts().to_dict() == {"light": 5, "dark": 5, "flat": 5}
+    assert set(table[table.kind == "dark"].used_for) == {"master_dark_1p5s"}
+    assert set(table[table.kind == "flat"].used_for) == {"master_flat_R_bin2x2"}
+    lights = table[table.kind == "light"].used_for
+    assert (lights.str.startswith("less the 1.5 s master dark as the bias (no bias frames and no 120 s dark")
+            & lights.str.endswith("divided by master_flat_R_bin2x2")).all()
+    for name in ("master_dark_1p5s", "master_flat_R_bin2x2"):
+        assert fits.getheader(results / "calibrate" / f"{name}.fits")["NCOMBINE"] == 5
+    log = (results.parents[1] / "logs" / "bsu_sn2022yid" / "calibrate_frames").glob("*.log")
+    assert "no dark of its exposure (120.0 s)" in "".join(path.read_text() for path in log)
+
+
+def test_the_vignetting_is_taken_out_of_the_lights(night):
+    results, _ = night
+    dark = fits.getdata(results / "calibrate" / "master_dark_1p5s.fits")
+    for light in sorted((results / "ingest").glob("*.fits")):
+        raw = corner_ratios(fits.getdata(light).astype(float) - dark)
+        calibrated = corner_ratios(fits.getdata(results / "calibrate" / light.name))
+        print(f"{light.stem}: corners / centre raw {np.round(raw, 3)}, calibrated {np.round(calibrated, 3)}")
+        assert raw.min() < 0.88 and np.abs(calibrated - 1).max() < 0.02
