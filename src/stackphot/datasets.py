@@ -11,7 +11,6 @@ from pathlib import Path
 import yaml
 
 from stackphot.inventory import CalibrationPlan, inventory, plan_calibration
-from stackphot.io import FrameError
 
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -122,6 +121,7 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
     for name, entry in entries.items():
         _checked_name(name)
         own = entry.get("settings") or {}
+        settings = merged_settings(config, own)
         plan = None
         if entry.get("simulate"):
             spec = Path(entry["simulate"])
@@ -130,11 +130,8 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         else:
             spec = None
             found = inventory(entry["path"])
-            min_frames = merged_settings(config, own)["calibrate"].get("min_frames", 3)
-            plan = plan_calibration(found, min_frames=min_frames)
+            plan = plan_calibration(found, min_frames=settings["calibrate"].get("min_frames", 3))
             frames = {info.name: info.path for info in found if info.kind == "light"}
-            if not frames:
-                raise FrameError(entry["path"], "holds no light frame (only bias, dark or flat frames)")
             pixels = frame_pixels(next(iter(frames.values())))
         reference = entry.get("reference") or config.get("reference") or next(iter(frames))
         if reference not in frames:
@@ -145,7 +142,7 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         if unknown:
             raise DatasetError(f"dataset {name!r}: its settings can change {', '.join(SETTING_SECTIONS)}, not "
                                f"{', '.join(unknown)}")
-        datasets[name] = Dataset(name, frames, reference, spec, pixels, merged_settings(config, own), plan)
+        datasets[name] = Dataset(name, frames, reference, spec, pixels, settings, plan)
     return datasets
 
 

@@ -335,11 +335,9 @@ def master_file(dataset, name):
 
 
 def master_files(dataset, kinds=("bias", "dark", "flat")):
-    plan = DATASETS[dataset].calibration
     return [
         master_file(dataset, name)
-        for name in plan.master_names
-        if name.split("_")[1] in kinds
+        for name in DATASETS[dataset].calibration.masters(kinds)
     ]
 
 

@@ -106,7 +106,7 @@ class FrameRows:
     """Calibration frames of one shape, read a block of rows of every frame at a time, as ``combine`` reads a cube.
 
     ``rows[:, r0:r1, :]`` is the (n_frames, r1 - r0, nx) block of physical values (BZERO and BSCALE applied)
-    less ``zero`` (an image, or None), divided by ``scales`` (one per frame, or None); saturated pixels
+    less ``zero`` (an image, or None), divided by ``scales`` (one per frame, default 1); saturated pixels
     (``saturation`` and above) are NaN. ``rows.errors`` reads the matching 1-sigma errors: the Poisson noise of
     the counts above the zero level and the read noise, in ADU, also divided by the scales. Without a zero
     level the counts' Poisson noise is taken above ``poisson_offsets`` (one per frame: a dark's own median
@@ -114,8 +114,7 @@ class FrameRows:
     is common to all frames: add it after combining.
     """
 
-    def __init__(self, paths, *, gain: float, read_noise: float, zero=None, scales=None, poisson_offsets=None,
-                 photons: bool = True, saturation=None):
+    def __init__(self, paths, *, gain: float, read_noise: float, zero=None, photons: bool = True, saturation=None):
         self.paths = list(paths)
         self._hdus = []
         for path in self.paths:
@@ -135,28 +134,28 @@ class FrameRows:
         self.shape = (len(self.paths), *shapes.pop())
         self.gain, self.read_noise, self.saturation = gain, read_noise, saturation
         self.zero, self.photons = zero, photons
-        self.poisson_offsets = np.zeros(len(self.paths)) if poisson_offsets is None else np.asarray(poisson_offsets)
-        self.scales = np.ones(len(self.paths)) if scales is None else np.asarray(scales, dtype=float)
+        # Set by the caller once it has the frames' medians.
+        self.poisson_offsets, self.scales = np.zeros(len(self.paths)), np.ones(len(self.paths))
         self.errors = _ErrorRows(self)
+        self._block = None
 
-    def frame_above_zero(self, index: int) -> np.ndarray:
-        """One whole frame less the zero level, not scaled (for its median)."""
-        data = np.asarray(self._hdus[index][1].section[:, :], dtype=np.float64)
+    def _read(self, hdu, rows: slice) -> np.ndarray:
+        """Rows of one frame less the zero level, saturated pixels NaN."""
+        data = np.asarray(hdu.section[rows, :], dtype=np.float64)
         if self.saturation is not None:
             data[data >= self.saturation] = np.nan
-        return data - self.zero if self.zero is not None else data
+        return data - self.zero[rows] if self.zero is not None else data
 
-    def _raw(self, rows: slice) -> np.ndarray:
-        block = np.stack([np.asarray(hdu.section[rows, :], dtype=np.float64) for _, hdu in self._hdus])
-        if self.saturation is not None:
-            block[block >= self.saturation] = np.nan
-        return block
+    def frame_median(self, index: int) -> float:
+        """The median of one whole frame less the zero level, not scaled."""
+        return float(np.nanmedian(self._read(self._hdus[index][1], slice(None))))
 
     def _above_zero(self, rows: slice) -> np.ndarray:
-        block = self._raw(rows)
-        if self.zero is not None:
-            block -= self.zero[rows]
-        return block
+        # combine reads the values and then the errors of the same block: read the files once for both.
+        key = rows.indices(self.shape[1])
+        if self._block is None or self._block[0] != key:
+            self._block = (key, np.stack([self._read(hdu, rows) for _, hdu in self._hdus]))
+        return self._block[1]
 
     def __getitem__(self, key):
         _, rows, _ = key
@@ -220,12 +219,9 @@ def master_dark(paths, exptime: float, *, bias: Master | None, gain: float, read
     """The master dark of the dark frames ``paths`` (all of ``exptime`` seconds), less the master ``bias``
     when there is one."""
     zero = None if bias is None else bias.data
-    offsets = None
-    if bias is None:
-        with FrameRows(paths, gain=gain, read_noise=read_noise, saturation=saturation) as frames:
-            offsets = [np.nanmedian(frames.frame_above_zero(index)) for index in range(len(paths))]
-    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero, saturation=saturation,
-                   poisson_offsets=offsets) as frames:
+    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero, saturation=saturation) as frames:
+        if bias is None:
+            frames.poisson_offsets = np.array([frames.frame_median(index) for index in range(len(paths))])
         result = options(frames)
     error = result.error if bias is None else np.hypot(result.error, bias.error)
     removed = "less the master bias" if bias is not None else "bias included (no bias frames)"
@@ -239,13 +235,12 @@ def master_flat(paths, filter_name, *, zero: ZeroLevel, gain: float, read_noise:
     """The master flat of the flat frames ``paths`` (one filter and binning), each less ``zero`` and divided by
     its median, combined and normalised to a median of 1."""
     with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero.data, saturation=saturation) as frames:
-        levels = np.array([np.nanmedian(frames.frame_above_zero(index)) for index in range(len(paths))])
-    bad = [str(path) for path, level in zip(paths, levels) if not level > 0]
-    if bad:
-        raise FrameError(bad[0], f"a flat with no light above its zero level ({zero.description}): "
-                                 f"{', '.join(bad)}; is it a dark, or the zero level from another camera?")
-    with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero.data, scales=levels,
-                   saturation=saturation) as frames:
+        levels = np.array([frames.frame_median(index) for index in range(len(paths))])
+        bad = [str(path) for path, level in zip(paths, levels) if not level > 0]
+        if bad:
+            raise FrameError(bad[0], f"a flat with no light above its zero level ({zero.description}): "
+                                     f"{', '.join(bad)}; is it a dark, or the zero level from another camera?")
+        frames.scales = levels
         result = options(frames)
     error = result.error.astype(np.float64)
     if zero.error is not None:

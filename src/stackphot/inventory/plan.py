@@ -65,11 +65,17 @@ class CalibrationPlan:
     def flat_for(self, light: FrameInfo) -> str | None:
         return flat_name(light) if self.flats else None
 
+    def masters(self, kinds=("bias", "dark", "flat")) -> list[str]:
+        """File names (in ``calibrate/``, without suffix) of the masters of ``kinds``."""
+        names = {"bias": ["master_bias"] if self.bias else [],
+                 "dark": [f"master_dark_{exposure_name(t)}" for t in self.darks],
+                 "flat": [f"master_flat_{name}" for name in self.flats]}
+        return [name for kind in ("bias", "dark", "flat") if kind in kinds for name in names[kind]]
+
     @property
     def master_names(self) -> list[str]:
         """File names (in ``calibrate/``) of every master."""
-        return ((["master_bias"] if self.bias else []) + [f"master_dark_{exposure_name(t)}" for t in self.darks]
-                + [f"master_flat_{name}" for name in self.flats])
+        return self.masters()
 
     def exposures_needed(self) -> list[float]:
         """The exposures whose zero level is needed: the lights' and the flats'."""
@@ -129,11 +135,12 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
                                              f"{light.binning[0]}x{light.binning[1]}, but the flats are "
                                              f"{', '.join(sorted(flats))} ({next(iter(flats.values()))[0].path}): "
                                              "add its flats, or take it out")
-    needed = {info.exptime for info in lights.values()} | {group[0].exptime for group in flats.values()}
-    if darks and not bias and not set(darks) & needed:
+    plan = CalibrationPlan(bias, dict(sorted(darks.items())), dict(sorted(flats.items())), lights)
+    needed = plan.exposures_needed()
+    if darks and not bias and not set(darks) & set(needed):
         first = next(iter(darks.values()))[0]
         raise FrameError(first.path, f"darks of {', '.join(f'{t:g}' for t in darks)} s match no light or flat "
-                                     f"exposure ({', '.join(f'{t:g}' for t in sorted(needed))} s), and with no "
+                                     f"exposure ({', '.join(f'{t:g}' for t in needed)} s), and with no "
                                      "bias frames they cannot be scaled: add darks of those exposures, or bias "
                                      "frames")
-    return CalibrationPlan(bias, dict(sorted(darks.items())), dict(sorted(flats.items())), lights)
+    return plan
