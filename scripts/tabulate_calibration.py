@@ -11,11 +11,14 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    table = calibration_table(smk.params.plan, [read_master(path) for path in smk.input.masters])
+    table = calibration_table(smk.params.plan, [read_master(path) for path in smk.input.masters],
+                              max_temperature_difference=smk.params.max_temperature_difference)
     for kind, count in table.kind.value_counts().items():
         log.info("%d %s frame(s)", count, kind)
     for row in table[table.kind == "light"].itertuples():
         log.info("%s: %s", row.file, row.used_for)
+    for row in table[table.warning != ""].itertuples():
+        log.warning("%s: %s", row.file, row.warning)
     write_table(smk.output.table, table)
 
 

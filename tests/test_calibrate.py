@@ -183,7 +183,8 @@ def test_calibration_that_cannot_be_used_is_refused_naming_the_file_and_the_fix(
     with pytest.raises(FrameError, match=r"l1\.fits: a light of filter V and binning 1x1, but the flats are R_bin1x1"):
         plan_calibration(inventory(tmp_path), min_frames=3)
     write(tmp_path / "flats" / "f3.fits", data, IMAGETYP="Flat Field", EXPTIME=2.0, FILTER="V")
-    with pytest.raises(FrameError, match=r"f3\.fits: only 1 V_bin1x1 flat frame\(s\), fewer than calibrate: min_frames"):
+    with pytest.raises(FrameError, match=r"f3\.fits: only 1 flat frame\(s\) for master_flat_V_bin1x1, fewer than "
+                                         r"calibrate: min_frames"):
         plan_calibration(inventory(tmp_path), min_frames=3)
     small = write(tmp_path / "darks" / "d0.fits", np.full((48, 64), 1000.0), IMAGETYP="Dark Frame", EXPTIME=60.0)
     with pytest.raises(FrameError, match=r"d0\.fits: a dark of 48 x 64 pixels for lights of 96 x 128"):

@@ -34,6 +34,14 @@ def test_simulated_dataset_names_its_frames_without_simulating(tmp_path):
     assert dataset.simulate == spec
 
 
+def test_calibration_frames_listed_for_a_simulated_dataset_are_refused(tmp_path):
+    spec = tmp_path / "sim.yaml"
+    spec.write_text("n_frames: 3\n")
+    config = {"datasets": {"sim": {"simulate": str(spec)}}, "calibrate": {"flats": str(tmp_path)}}
+    with pytest.raises(DatasetError, match=r"dataset 'sim' is simulated: .* calibrate: flats cannot be applied"):
+        resolve_datasets(config)
+
+
 def test_reference_can_be_chosen_and_must_exist(frames_dir):
     config = {"datasets": {"n": {"path": str(frames_dir), "reference": "c"}}}
     assert resolve_datasets(config)["n"].reference == "c"

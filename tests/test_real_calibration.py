@@ -55,3 +55,22 @@ def test_the_vignetting_is_taken_out_of_the_lights(night):
         calibrated = corner_ratios(fits.getdata(results / "calibrate" / light.name))
         print(f"{light.stem}: corners / centre raw {np.round(raw, 3)}, calibrated {np.round(calibrated, 3)}")
         assert raw.min() < 0.88 and np.abs(calibrated - 1).max() < 0.02
+
+
+def test_the_stack_of_the_lights_has_a_sky_flat_within_its_noise(night):
+    """The lights stacked before the background (which would take any vignetting out as sky): raw (less the
+    1.5 s dark, the only zero level the night has) the corners are several sigmas of the stack's noise below
+    its centre; calibrated, within one."""
+    results, _ = night
+    dark = fits.getdata(results / "calibrate" / "master_dark_1p5s.fits")
+    names = sorted(path.name for path in (results / "ingest").glob("*.fits"))
+    raw = np.mean([fits.getdata(results / "ingest" / name).astype(float) - dark for name in names], axis=0)
+    calibrated = np.mean([fits.getdata(results / "calibrate" / name) for name in names], axis=0)
+    departures = {}
+    for label, stack in (("raw", raw), ("calibrated", calibrated)):
+        ny, nx = stack.shape
+        _, centre, noise = sigma_clipped_stats(stack[ny // 2 - BOX : ny // 2 + BOX, nx // 2 - BOX : nx // 2 + BOX])
+        departures[label] = (corner_ratios(stack) - 1) * centre / noise
+        print(f"{label} stack: corners / centre {np.round(corner_ratios(stack), 4)}, corner - centre in units of "
+              f"the stack's noise ({noise:.2f} ADU): {np.round(departures[label], 2)}")
+    assert departures["raw"].max() < -3 and np.abs(departures["calibrated"]).max() < 1

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from stackphot.inventory import CalibrationPlan, inventory, plan_calibration
+from stackphot.inventory import LISTED_KINDS, CalibrationPlan, inventory, listed_calibration, plan_calibration
 
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -124,12 +124,20 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         settings = merged_settings(config, own)
         plan = None
         if entry.get("simulate"):
+            listed = [key for key in LISTED_KINDS if settings["calibrate"].get(key)]
+            if listed:
+                raise DatasetError(f"dataset {name!r} is simulated: its frames need no calibration, and "
+                                   f"calibrate: {', '.join(listed)} cannot be applied to it; set them in the "
+                                   "settings of the datasets of real frames")
             spec = Path(entry["simulate"])
             names, pixels = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
         else:
             spec = None
             found = inventory(entry["path"])
+            # A file both in the folder and in the config's calibrate lists goes into its master once.
+            seen = {info.path.resolve() for info in found}
+            found += [info for info in listed_calibration(settings["calibrate"]) if info.path.resolve() not in seen]
             plan = plan_calibration(found, min_frames=settings["calibrate"].get("min_frames", 3))
             frames = {info.name: info.path for info in found if info.kind == "light"}
             pixels = frame_pixels(next(iter(frames.values())))

@@ -2,8 +2,9 @@
 # then the calibrated lights, which the background starts from. A dataset without them is not touched.
 
 
+# A ready master (plan.ready: given in the config or found in the folder) has no rule: it is used as it is.
 for dataset, plan in calibrated_datasets().items():
-    if plan.bias:
+    if plan.bias and "master_bias" not in plan.ready:
 
         rule:
             """Combine the bias frames into the master bias, with its error map."""
@@ -29,6 +30,8 @@ for dataset, plan in calibrated_datasets().items():
                 "../../scripts/make_master.py"
 
     for exptime, darks in plan.darks.items():
+        if f"master_dark_{exposure_name(exptime)}" in plan.ready:
+            continue
 
         rule:
             """Combine the dark frames of one exposure into its master dark, less the master bias if there is one."""
@@ -55,6 +58,8 @@ for dataset, plan in calibrated_datasets().items():
                 "../../scripts/make_master.py"
 
     for flat, flats in plan.flats.items():
+        if f"master_flat_{flat}" in plan.ready:
+            continue
 
         rule:
             """Combine the flats of one filter and binning, each less its zero level and normalised, into its master flat."""
@@ -117,11 +122,15 @@ for dataset, index, frames in frame_batches():
                 frame: {
                     "exptime": plan.lights[frame].exptime,
                     "flat": plan.flat_for(plan.lights[frame]),
+                    "temperature": plan.lights[frame].temperature,
                 }
                 for frame in frames
             },
             hot_nsigma=setting("calibrate/hot_nsigma", dataset),
             min_flat=setting("calibrate/min_flat", dataset),
+            max_temperature_difference=setting(
+                "calibrate/max_temperature_difference", dataset
+            ),
         script:
             "../../scripts/calibrate_frames.py"
 
@@ -144,6 +153,7 @@ rule tabulate_calibration:
         runtime=10,
     params:
         plan=lambda wildcards: DATASETS[wildcards.dataset].calibration,
+        max_temperature_difference=setting("calibrate/max_temperature_difference"),
     script:
         "../../scripts/tabulate_calibration.py"
 

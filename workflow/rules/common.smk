@@ -291,7 +291,7 @@ def dataset_products(name, stage):
     if stage == "calibrate" and dataset.calibration is not None:
         products += [
             f"results/{name}/calibrate/{master}.fits"
-            for master in dataset.calibration.master_names
+            for master in dataset.calibration.masters_to_make
         ]
         products.append(f"results/{name}/calibration.csv")
         products += expand(
@@ -331,7 +331,9 @@ def calibrated_datasets():
 
 
 def master_file(dataset, name):
-    return f"results/{dataset}/calibrate/{name}.fits"
+    """A master's file: a ready one where the config or the folder gives it, else the one this night makes."""
+    ready = DATASETS[dataset].calibration.ready.get(name)
+    return str(ready) if ready else f"results/{dataset}/calibrate/{name}.fits"
 
 
 def master_files(dataset, kinds=("bias", "dark", "flat")):
@@ -352,6 +354,9 @@ def master_params(dataset, kind, exptime=None, flat=None):
         "saturation": setting("ingest/saturation", dataset),
         "method": setting("calibrate/method", dataset),
         "sigma": setting("calibrate/sigma", dataset),
+        "max_temperature_difference": setting(
+            "calibrate/max_temperature_difference", dataset
+        ),
         # The job's mem_mb less 400 MB for Python and the masters it holds.
         "memory_mb": 600,
     }

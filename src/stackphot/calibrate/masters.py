@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from stackphot.inventory.kinds import sensor_temperature
 from stackphot.io import FrameError, read_image
 from stackphot.provenance import Product
 from stackphot.stack import combine
@@ -37,6 +38,7 @@ class Master:
     exptime: float | None = None
     filter: str | None = None
     bias_removed: bool = False  # a dark: the master bias was taken out, so it scales with exposure
+    temperature: float | None = None  # deg C, the frames' mean sensor temperature where their headers give it
     history: list[str] = field(default_factory=list)
 
 
@@ -49,6 +51,8 @@ def master_product(master: Master) -> Product:
         cards["EXPTIME"] = (master.exptime, "[s] exposure of the frames combined")
     if master.filter is not None:
         cards["FLATNAME"] = (master.filter, "filter and binning of the flats")
+    if master.temperature is not None:
+        cards["CCD-TEMP"] = (round(master.temperature, 2), "[C] mean sensor temperature of the frames")
     return Product(master.data, {"ERR": master.error, "COVERAGE": master.coverage}, cards, master.history,
                    removed=("DATE-OBS",))
 
@@ -60,7 +64,8 @@ def read_master(path) -> Master:
     if kind not in ("bias", "dark", "flat"):
         raise FrameError(path, f"is not a stackphot master (IMAGETYP {header.get('IMAGETYP')!r})")
     return Master(kind, data, ext["ERR"], ext["COVERAGE"], int(header["NCOMBINE"]), exptime=header.get("EXPTIME"),
-                  filter=header.get("FLATNAME"), bias_removed=bool(header.get("BIASSUB", False)))
+                  filter=header.get("FLATNAME"), bias_removed=bool(header.get("BIASSUB", False)),
+                  temperature=sensor_temperature(header))
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,26 @@ class ZeroLevel:
     data: np.ndarray | None  # None: nothing to subtract
     error: np.ndarray | None
     description: str
+    dark_temperature: float | None = None  # deg C of the master dark in it, where its frames said
+
+
+def temperature_warning(temperature: float | None, zero: ZeroLevel, limit: float) -> str | None:
+    """Why a frame at sensor ``temperature`` may not be matched by the dark current of ``zero``: more than
+    ``limit`` degrees C apart (None when it is matched or a temperature is unknown)."""
+    if temperature is None or zero.dark_temperature is None or abs(temperature - zero.dark_temperature) <= limit:
+        return None
+    return (f"sensor at {temperature:.1f} C, its dark at {zero.dark_temperature:.1f} C: "
+            f"{abs(temperature - zero.dark_temperature):.1f} C apart, more than calibrate: "
+            f"max_temperature_difference ({limit:g} C); its dark current may differ")
+
+
+def light_warnings(exptime, temperature, *, zero: ZeroLevel, darks: dict, max_temperature_difference: float
+                   ) -> list[str]:
+    """What a light of ``exptime`` s at sensor ``temperature`` lacks in its calibration by ``zero``: a dark of
+    its exposure (the master ``darks`` by exposure), a dark at its temperature."""
+    warnings = [] if exptime in darks else [f"no dark of its exposure ({exptime} s): {zero.description}"]
+    too_warm = temperature_warning(temperature, zero, max_temperature_difference)
+    return warnings + ([too_warm] if too_warm else [])
 
 
 def zero_level(exptime, *, bias: Master | None, darks: dict[float, Master]) -> ZeroLevel:
@@ -82,15 +107,16 @@ def zero_level(exptime, *, bias: Master | None, darks: dict[float, Master]) -> Z
         dark = darks[exptime]
         if dark.bias_removed:
             return ZeroLevel(dark.data + bias.data, np.hypot(dark.error, bias.error),
-                             f"the {exptime:g} s master dark and the master bias")
-        return ZeroLevel(dark.data, dark.error, f"the {exptime:g} s master dark (bias included)")
+                             f"the {exptime:g} s master dark and the master bias", dark.temperature)
+        return ZeroLevel(dark.data, dark.error, f"the {exptime:g} s master dark (bias included)", dark.temperature)
     scalable = {time: dark for time, dark in darks.items() if dark.bias_removed}
     if bias is not None and scalable and exptime is not None:
         nearest = min(scalable, key=lambda time: abs(time - exptime))
         factor = exptime / nearest
         dark = scalable[nearest]
         return ZeroLevel(bias.data + factor * dark.data, np.hypot(bias.error, factor * dark.error),
-                         f"the master bias and the {nearest:g} s master dark scaled to {exptime:g} s")
+                         f"the master bias and the {nearest:g} s master dark scaled to {exptime:g} s",
+                         dark.temperature)
     if bias is not None:
         return ZeroLevel(bias.data, bias.error, "the master bias (no dark: the dark current is left in)")
     if darks:
@@ -98,7 +124,7 @@ def zero_level(exptime, *, bias: Master | None, darks: dict[float, Master]) -> Z
         dark = darks[nearest]
         return ZeroLevel(dark.data, dark.error,
                          f"the {nearest:g} s master dark as the bias (no bias frames and no {exptime:g} s dark: "
-                         f"the dark current beyond {nearest:g} s is left in)")
+                         f"the dark current beyond {nearest:g} s is left in)", dark.temperature)
     return ZeroLevel(None, None, "nothing (no bias or dark frames)")
 
 
@@ -132,6 +158,8 @@ class FrameRows:
                                 for path, (_, hdu) in zip(self.paths, self._hdus))
             raise FrameError(self.paths[0], f"calibration frames of one master differ in shape: {listing}")
         self.shape = (len(self.paths), *shapes.pop())
+        known = [t for _, hdu in self._hdus if (t := sensor_temperature(hdu.header)) is not None]
+        self.temperature = float(np.mean(known)) if known else None  # deg C, the frames' mean
         self.gain, self.read_noise, self.saturation = gain, read_noise, saturation
         self.zero, self.photons = zero, photons
         # Set by the caller once it has the frames' medians.
@@ -211,7 +239,7 @@ def master_bias(paths, *, gain: float, read_noise: float, options=CombineOptions
     with FrameRows(paths, gain=gain, read_noise=read_noise, saturation=saturation, photons=False) as frames:
         result = options(frames)
     return Master("bias", result.image, result.error, result.coverage, len(paths), exptime=0.0,
-                  history=[f"stackphot master bias: {_how(options, len(paths))}"])
+                  temperature=frames.temperature, history=[f"stackphot master bias: {_how(options, len(paths))}"])
 
 
 def master_dark(paths, exptime: float, *, bias: Master | None, gain: float, read_noise: float,
@@ -226,7 +254,7 @@ def master_dark(paths, exptime: float, *, bias: Master | None, gain: float, read
     error = result.error if bias is None else np.hypot(result.error, bias.error)
     removed = "less the master bias" if bias is not None else "bias included (no bias frames)"
     return Master("dark", result.image, error.astype(np.float32), result.coverage, len(paths), exptime=exptime,
-                  bias_removed=bias is not None,
+                  bias_removed=bias is not None, temperature=frames.temperature,
                   history=[f"stackphot master dark {exptime:g} s: {_how(options, len(paths))}, {removed}"])
 
 
@@ -247,7 +275,7 @@ def master_flat(paths, filter_name, *, zero: ZeroLevel, gain: float, read_noise:
         error = np.hypot(error, zero.error / np.median(levels))
     norm = float(np.nanmedian(result.image))
     return Master("flat", (result.image / norm).astype(np.float32), (error / norm).astype(np.float32),
-                  result.coverage, len(paths), filter=filter_name,
+                  result.coverage, len(paths), filter=filter_name, temperature=frames.temperature,
                   history=[f"stackphot master flat {filter_name}: {_how(options, len(paths))}, each less "
                            f"{zero.description} and divided by its median ({', '.join(f'{v:.6g}' for v in levels)}"
                            " ADU), normalised to a median of 1"])

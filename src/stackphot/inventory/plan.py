@@ -3,22 +3,29 @@ any pixel is read, so that the workflow's jobs are known when it starts)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from stackphot.inventory.kinds import FrameInfo, describe_frame
+from astropy.io import fits
+
+from stackphot.inventory.kinds import FrameInfo, ForeignMasterError, describe_frame
 from stackphot.io import FITS_SUFFIXES, FrameError, frame_stem
 
+# The config's keys of calibration sources (`calibrate: bias, darks, flats`) and the kind of what they list.
+LISTED_KINDS = {"bias": "bias", "darks": "dark", "flats": "flat"}
 
-def inventory(folder) -> list[FrameInfo]:
-    """Every FITS file under ``folder`` (subfolders too), described, in path order.
+
+def inventory(folder, *, default_kind: str = "light", listed_in: str | None = None) -> list[FrameInfo]:
+    """Every FITS file under ``folder`` (subfolders too), described, in path order; ``default_kind`` and
+    ``listed_in`` as ``describe_frame``'s.
 
     Raises
     ------
     FileNotFoundError
         The folder does not exist.
     FrameError
-        It holds no FITS file, two lights share a frame name, or a file cannot be read.
+        It holds no FITS file, two lights share a frame name, a file cannot be read (except a light's: ingest
+        says what is wrong with it) or it is a master made by another program.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -27,7 +34,7 @@ def inventory(folder) -> list[FrameInfo]:
                    and not any(part.startswith(".") for part in path.relative_to(folder).parts))
     if not paths:
         raise FrameError(folder, f"holds no FITS frame (looked for {', '.join(FITS_SUFFIXES)}, also .gz)")
-    frames = [_described(path, folder) for path in paths]
+    frames = [_described(path, folder, default_kind, listed_in) for path in paths]
     lights: dict[str, Path] = {}
     for info in frames:
         if info.kind == "light":
@@ -38,14 +45,50 @@ def inventory(folder) -> list[FrameInfo]:
     return frames
 
 
-def _described(path, folder) -> FrameInfo:
-    """``describe_frame``, or a light of unknown figures when its header cannot be read: ingest reads it and
-    says what is wrong with it, as for any light."""
+def _described(path, folder, default_kind: str, listed_in: str | None) -> FrameInfo:
+    """``describe_frame``, or a light of unknown figures when its header cannot be read in a folder of lights:
+    ingest reads it and says what is wrong with it, as for any light."""
     try:
-        return describe_frame(path, folder)
-    except (FrameError, KeyError, ValueError, TypeError):
+        return describe_frame(path, folder, default_kind=default_kind, listed_in=listed_in)
+    except ForeignMasterError:
+        raise
+    except (FrameError, KeyError, ValueError, TypeError) as error:
+        if default_kind != "light":
+            raise error if isinstance(error, FrameError) else FrameError(path, f"has an unreadable header ({error})")
         return FrameInfo(Path(path), frame_stem(path), "light", "its header could not be read", None, None, (1, 1),
                          (0, 0), None)
+
+
+def listed_calibration(calibrate: dict) -> list[FrameInfo]:
+    """The calibration frames and ready masters the config lists (`calibrate: bias, darks, flats`, each a
+    folder, a file, or a list of them), of the key's kind unless their header or folder says another
+    (a flats folder may hold the flats' darks).
+
+    Raises
+    ------
+    FileNotFoundError
+        A listed file or folder does not exist.
+    FrameError
+        A listed file is a light, cannot be read, or is a master made by another program.
+    """
+    found = []
+    for key, kind in LISTED_KINDS.items():
+        sources = calibrate.get(key) or []
+        where = f"calibrate: {key}"
+        for source in [sources] if isinstance(sources, str) else sources:
+            path = Path(source)
+            if path.is_dir():
+                infos = inventory(path, default_kind=kind, listed_in=where)
+            elif path.is_file():
+                infos = [_described(path, path.parent, kind, where)]
+            else:
+                raise FileNotFoundError(f"{source}: no such file or folder ({where} in the config)")
+            for info in infos:
+                if info.kind == "light":
+                    raise FrameError(info.path, f"a light ({info.kind_source}) among the {where} frames: take it "
+                                                "out, or set IMAGETYP")
+            found += infos
+    return found
 
 
 def exposure_name(exptime: float) -> str:
@@ -55,32 +98,44 @@ def exposure_name(exptime: float) -> str:
 
 @dataclass(frozen=True)
 class CalibrationPlan:
-    """The calibration frames of a night grouped into masters, and each light's masters."""
+    """The calibration frames of a night grouped into masters, and each light's masters. A group of one ready
+    master (``ready``) is used as it is, not combined."""
 
     bias: list[FrameInfo]
     darks: dict[float, list[FrameInfo]]  # by exposure (s)
     flats: dict[str, list[FrameInfo]]  # by flat name: filter and binning, "R_bin2x2"
     lights: dict[str, FrameInfo]  # by frame name
+    ready: dict[str, Path] = field(default_factory=dict)  # master name -> the ready master's file
 
     def flat_for(self, light: FrameInfo) -> str | None:
         return flat_name(light) if self.flats else None
 
+    def groups(self, kinds=("bias", "dark", "flat")) -> dict[str, list[FrameInfo]]:
+        """The frames of each master of ``kinds``, by its file name (in ``calibrate/``, without suffix)."""
+        groups = {"bias": {"master_bias": self.bias} if self.bias else {},
+                  "dark": {f"master_dark_{exposure_name(t)}": frames for t, frames in self.darks.items()},
+                  "flat": {f"master_flat_{name}": frames for name, frames in self.flats.items()}}
+        return {name: frames for kind in ("bias", "dark", "flat") if kind in kinds
+                for name, frames in groups[kind].items()}
+
     def masters(self, kinds=("bias", "dark", "flat")) -> list[str]:
-        """File names (in ``calibrate/``, without suffix) of the masters of ``kinds``."""
-        names = {"bias": ["master_bias"] if self.bias else [],
-                 "dark": [f"master_dark_{exposure_name(t)}" for t in self.darks],
-                 "flat": [f"master_flat_{name}" for name in self.flats]}
-        return [name for kind in ("bias", "dark", "flat") if kind in kinds for name in names[kind]]
+        """File names (in ``calibrate/``, without suffix) of the masters of ``kinds``, ready ones included."""
+        return list(self.groups(kinds))
 
     @property
     def master_names(self) -> list[str]:
-        """File names (in ``calibrate/``) of every master."""
+        """File names of every master."""
         return self.masters()
 
+    @property
+    def masters_to_make(self) -> list[str]:
+        """File names of the masters combined from their frames (all but the ready ones)."""
+        return [name for name in self.master_names if name not in self.ready]
+
     def exposures_needed(self) -> list[float]:
-        """The exposures whose zero level is needed: the lights' and the flats'."""
+        """The exposures whose zero level is needed: the lights' and those of the flats to combine."""
         times = {info.exptime for info in self.lights.values()}
-        times |= {frames[0].exptime for frames in self.flats.values()}
+        times |= {frames[0].exptime for name, frames in self.groups(("flat",)).items() if name not in self.ready}
         return sorted(t for t in times if t is not None)
 
 
@@ -97,9 +152,10 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
     Raises
     ------
     FrameError
-        Naming the file and the fix: a calibration frame of another shape than the lights; fewer than
-        ``min_frames`` frames for a master; a light of a filter or binning no flat has; darks whose exposures
-        match no light and no flat, with no bias to scale them by; a dark or flat without an exposure time.
+        Naming the file and the fix: a calibration frame or master of another shape than the lights; fewer
+        than ``min_frames`` frames for a master; a ready master beside frames for the same master; a light of
+        a filter or binning no flat has; darks whose exposures match no light and no flat, with no bias to
+        scale them by; a ready dark made less a bias the night lacks; a dark or flat without an exposure time.
     """
     lights = {info.name: info for info in frames if info.kind == "light"}
     calibration = [info for info in frames if info.kind != "light"]
@@ -110,9 +166,10 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
     shape = next((info.shape for info in lights.values() if info.shape != (0, 0)), (0, 0))
     for info in calibration:
         if info.shape != shape:
-            raise FrameError(info.path, f"a {info.kind} of {info.shape[0]} x {info.shape[1]} pixels for lights of "
+            what = f"master {info.kind}" if info.master else info.kind
+            raise FrameError(info.path, f"a {what} of {info.shape[0]} x {info.shape[1]} pixels for lights of "
                                         f"{shape[0]} x {shape[1]} ({next(iter(lights.values())).path}): another "
-                                        "camera or binning; take it out of the dataset's folder")
+                                        f"camera or binning; take it out of {info.listed_in or 'the dataset folder'}")
         if info.kind in ("dark", "flat") and info.exptime is None:
             raise FrameError(info.path, f"a {info.kind} without an exposure time (EXPTIME): set it in the header")
     bias = [info for info in calibration if info.kind == "bias"]
@@ -123,11 +180,18 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
             darks.setdefault(info.exptime, []).append(info)
         elif info.kind == "flat":
             flats.setdefault(flat_name(info), []).append(info)
-    for what, group in [("bias", bias)] + [(f"{t:g} s dark", g) for t, g in darks.items()] + \
-            [(f"{name} flat", g) for name, g in flats.items()]:
-        if group and len(group) < min_frames:
-            raise FrameError(group[0].path, f"only {len(group)} {what} frame(s), fewer than calibrate: min_frames "
-                                            f"({min_frames}): add frames, or lower min_frames")
+    plan = CalibrationPlan(bias, dict(sorted(darks.items())), dict(sorted(flats.items())), lights)
+    for name, group in plan.groups().items():
+        masters = [info for info in group if info.master]
+        if masters and len(group) > 1:
+            others = ", ".join(str(info.path) for info in group if info is not masters[0])
+            raise FrameError(masters[0].path, f"a ready {name} beside other frames for it ({others}): keep the "
+                                              "master or the frames")
+        if masters:
+            plan.ready[name] = masters[0].path
+        elif len(group) < min_frames:
+            raise FrameError(group[0].path, f"only {len(group)} {group[0].kind} frame(s) for {name}, fewer than calibrate: "
+                                            f"min_frames ({min_frames}): add frames, or lower min_frames")
     if flats:
         for light in lights.values():
             if flat_name(light) not in flats:
@@ -135,7 +199,6 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
                                              f"{light.binning[0]}x{light.binning[1]}, but the flats are "
                                              f"{', '.join(sorted(flats))} ({next(iter(flats.values()))[0].path}): "
                                              "add its flats, or take it out")
-    plan = CalibrationPlan(bias, dict(sorted(darks.items())), dict(sorted(flats.items())), lights)
     needed = plan.exposures_needed()
     if darks and not bias and not set(darks) & set(needed):
         first = next(iter(darks.values()))[0]
@@ -143,4 +206,8 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
                                      f"exposure ({', '.join(f'{t:g}' for t in needed)} s), and with no "
                                      "bias frames they cannot be scaled: add darks of those exposures, or bias "
                                      "frames")
+    for name in plan.masters(("dark",)):
+        if name in plan.ready and not bias and fits.getheader(plan.ready[name]).get("BIASSUB"):
+            raise FrameError(plan.ready[name], "a ready master dark made less a master bias, and the night has no "
+                                               "bias: give that master bias too (calibrate: bias)")
     return plan
