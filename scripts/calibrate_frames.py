@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from stackphot.calibrate import calibrate_light, hot_pixels, light_warnings, read_master, zero_level
+from stackphot.calibrate import calibrate_light, hot_pixels, read_master, zero_level
 from stackphot.io import frame_stem, read_image, write_product
 from stackphot.provenance import Product
 from stackphot.scripting import run_script
@@ -34,8 +34,7 @@ def main(smk, log):
                                  min_flat=params.min_flat)
         flat_text = f"divided by the master flat {light['flat']}" if flat is not None else "no flat"
         log.info("%s: less %s, %s", name, zero.description, flat_text)
-        for warning in light_warnings(light["exptime"], light["temperature"], zero=zero, darks=darks,
-                                      max_temperature_difference=params.max_temperature_difference):
+        for warning in light["warnings"]:
             log.warning("%s: %s", name, warning)
         cards = {"CALZERO": (zero.description[:68], "subtracted"),
                  "CALFLAT": (light["flat"] if flat is not None else "none", "master flat divided by")}

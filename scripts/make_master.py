@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from stackphot.calibrate import CombineOptions, master_bias, master_dark, master_flat, master_product, read_master
-from stackphot.calibrate import temperature_warning, zero_level
+from stackphot.calibrate import zero_level
 from stackphot.ingest import noise_model, saturation_level
 from stackphot.io import read_raw_frame, valid_header, write_product
 from stackphot.scripting import run_script
@@ -31,9 +31,8 @@ def main(smk, log):
         zero = zero_level(params.exptime, bias=bias, darks=darks)
         log.info("the flats' zero level: %s", zero.description)
         master = master_flat(smk.input.raw, params.flat, zero=zero, **common)
-        warning = temperature_warning(master.temperature, zero, params.max_temperature_difference)
-        if warning:
-            log.warning("the flats: %s", warning)
+    for warning in params.warnings:
+        log.warning("%s", warning)
     for line in master.history:
         log.info("%s", line)
     log.info("gain %.3f (%s), read noise %.3f (%s); median %.6g ADU, median error %.3g ADU", noise.gain,

@@ -2,7 +2,7 @@
 
 from typing import TYPE_CHECKING
 
-from stackphot.calibrate import calibration_table, read_master
+from stackphot.calibrate import calibration_table
 from stackphot.io import write_table
 from stackphot.scripting import run_script
 
@@ -11,8 +11,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    table = calibration_table(smk.params.plan, [read_master(path) for path in smk.input.masters],
-                              max_temperature_difference=smk.params.max_temperature_difference)
+    table = calibration_table(smk.params.plan, max_temperature_difference=smk.params.max_temperature_difference)
     for kind, count in table.kind.value_counts().items():
         log.info("%d %s frame(s)", count, kind)
     for row in table[table.kind == "light"].itertuples():

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    table = frames_table(smk.input.frames, smk.params.raw)
+    table = frames_table(smk.input.frames, smk.params.raw, smk.params.calibration)
     log.info("%d frames of shape %d x %d", len(table), table.ny.iloc[0], table.nx.iloc[0])
     write_table(smk.output.table, table)
 

@@ -53,7 +53,7 @@ def nights(tmp_path_factory, camera):
     for index, frame in enumerate(flat_frames(camera, 3, exptime=FLAT_EXPTIME, seed=4)):
         write(night_a / "flats" / f"flat_{index}.fits", frame, EXPTIME=FLAT_EXPTIME, FILTER="V", **cards)
     write_lights(night_a / "lights", camera)
-    run_a = run_snakemake(root / "work_a", {"data": str(night_a)}, "calibrate")
+    run_a = run_snakemake(root / "work_a", {"data": str(night_a)}, "ingest", "calibrate")
     masters = root / "work_a" / "results" / "night_a" / "calibrate"
     night_b = root / "night_b"
     write_lights(night_b, camera)
@@ -91,6 +91,10 @@ def test_a_light_warmer_than_its_dark_is_warned_about(nights):
     assert warnings["light_0.fits"] == ""
     assert warnings["light_1.fits"].startswith("sensor at -5.0 C, its dark at -10.0 C: 5.0 C apart, more than "
                                                "calibrate: max_temperature_difference (2 C)")
+    frames = pd.read_csv(root / "work_a" / "results" / "night_a" / "frames.csv", keep_default_na=False)
+    assert (frames.calibration == "less the 30 s master dark and the master bias; divided by "
+                                  "master_flat_V_bin1x1").all()
+    assert list(frames.calibration_warning.str[:15]) == ["", "sensor at -5.0 "]
     logs = (root / "work_a" / "logs" / "night_a" / "calibrate_frames").glob("*.log")
     assert "light_1: sensor at -5.0 C" in "".join(path.read_text() for path in logs)
     assert fits.getheader(root / "work_a" / "results" / "night_a" / "calibrate" / "master_dark_30s.fits")[

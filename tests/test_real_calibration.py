@@ -21,7 +21,7 @@ def night(tmp_path_factory):
     if not folder.is_dir():
         pytest.skip(f"real data not available: {folder} does not exist")
     work = tmp_path_factory.mktemp("bsu")
-    run = run_snakemake(work, {"data": str(folder)}, "calibrate")
+    run = run_snakemake(work, {"data": str(folder)}, "ingest", "calibrate")
     return work / "results" / "bsu_sn2022yid", run
 
 
@@ -43,6 +43,9 @@ def test_the_folders_become_masters_and_the_record_says_what_was_done(night):
             & lights.str.endswith("divided by master_flat_R_bin2x2")).all()
     for name in ("master_dark_1p5s", "master_flat_R_bin2x2"):
         assert fits.getheader(results / "calibrate" / f"{name}.fits")["NCOMBINE"] == 5
+    frames = pd.read_csv(results / "frames.csv")
+    assert (frames.calibration_warning.str.startswith("no dark of its exposure (120.0 s): the 1.5 s master dark as "
+                                                      "the bias")).all()
     log = (results.parents[1] / "logs" / "bsu_sn2022yid" / "calibrate_frames").glob("*.log")
     assert "no dark of its exposure (120.0 s)" in "".join(path.read_text() for path in log)
 

@@ -10,9 +10,11 @@ from astropy.io import fits
 from stackphot.io import FrameError, frame_stem
 
 
-def frames_table(paths, raw_paths=None) -> pd.DataFrame:
+def frames_table(paths, raw_paths=None, calibration=None) -> pd.DataFrame:
     """One row per ingested frame (``paths``): name, raw file, shape, EXPTIME, DATE-OBS, gain, read noise,
     checksum. ``raw_paths``, the raw files in the same order, give errors the full path of each file.
+    ``calibration``, by frame name, ``(what is done to it, what that lacks)`` in words, for a night with
+    calibration frames: the columns ``calibration`` and ``calibration_warning``.
 
     Raises
     ------
@@ -36,6 +38,9 @@ def frames_table(paths, raw_paths=None) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
+    if calibration is not None:
+        table["calibration"] = [calibration[name][0] for name in table.frame]
+        table["calibration_warning"] = [calibration[name][1] for name in table.frame]
     where = table.file if raw_paths is None else pd.Series([str(path) for path in raw_paths])
     first = table.iloc[0]
     odd = (table.ny != first.ny) | (table.nx != first.nx)

@@ -82,7 +82,13 @@ for dataset, plan in calibrated_datasets().items():
                 mem_mb=1000 + math.ceil(16 * frame_megapixels(dataset)),
                 runtime=runtime(1, dataset, len(flats)),
             params:
-                **master_params(dataset, "flat", exptime=flats[0].exptime, flat=flat),
+                **master_params(
+                    dataset,
+                    "flat",
+                    exptime=flats[0].exptime,
+                    flat=flat,
+                    warnings=calibration_warnings(dataset, flats),
+                ),
             script:
                 "../../scripts/make_master.py"
 
@@ -122,23 +128,18 @@ for dataset, index, frames in frame_batches():
                 frame: {
                     "exptime": plan.lights[frame].exptime,
                     "flat": plan.flat_for(plan.lights[frame]),
-                    "temperature": plan.lights[frame].temperature,
+                    "warnings": calibration_warnings(dataset, [plan.lights[frame]]),
                 }
                 for frame in frames
             },
             hot_nsigma=setting("calibrate/hot_nsigma", dataset),
             min_flat=setting("calibrate/min_flat", dataset),
-            max_temperature_difference=setting(
-                "calibrate/max_temperature_difference", dataset
-            ),
         script:
             "../../scripts/calibrate_frames.py"
 
 
 rule tabulate_calibration:
     """Every file of the dataset's folder: what it was taken for, and the master or the calibration it went into."""
-    input:
-        masters=lambda wildcards: master_files(wildcards.dataset),
     output:
         table="results/{dataset}/calibration.csv",
     log:

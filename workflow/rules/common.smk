@@ -343,22 +343,45 @@ def master_files(dataset, kinds=("bias", "dark", "flat")):
     ]
 
 
-def master_params(dataset, kind, exptime=None, flat=None):
-    """The params of a master rule: the noise model, the combine and what the master is."""
+def master_params(dataset, kind, exptime=None, flat=None, warnings=()):
+    """The params of a master rule: the noise model, the combine, what the master is and what its log warns of."""
     return {
         "kind": kind,
         "exptime": exptime,
         "flat": flat,
+        "warnings": list(warnings),
         "gain": setting("ingest/gain", dataset),
         "read_noise": setting("ingest/read_noise", dataset),
         "saturation": setting("ingest/saturation", dataset),
         "method": setting("calibrate/method", dataset),
         "sigma": setting("calibrate/sigma", dataset),
-        "max_temperature_difference": setting(
-            "calibrate/max_temperature_difference", dataset
-        ),
         # The job's mem_mb less 400 MB for Python and the masters it holds.
         "memory_mb": 600,
+    }
+
+
+def calibration_warnings(dataset, frames):
+    """What the calibration of ``frames`` (a light, or the flats of a master) lacks, for its job's log."""
+    return DATASETS[dataset].calibration.warnings_of(
+        frames,
+        max_temperature_difference=setting(
+            "calibrate/max_temperature_difference", dataset
+        ),
+    )
+
+
+def lights_calibration(dataset):
+    """frames.csv's calibration of each light, by frame: what is done to it and what that lacks (None: the
+    dataset has no calibration frames)."""
+    plan = DATASETS[dataset].calibration
+    if plan is None:
+        return None
+    return {
+        name: (
+            plan.calibration_of(light),
+            "; ".join(calibration_warnings(dataset, [light])),
+        )
+        for name, light in plan.lights.items()
     }
 
 

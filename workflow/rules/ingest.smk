@@ -47,6 +47,7 @@ rule tabulate_frames:
         runtime=runtime(0.2, n_frames="all"),
     params:
         raw=raw_frame_paths,
+        calibration=lambda wildcards: lights_calibration(wildcards.dataset),
     script:
         "../../scripts/tabulate_frames.py"
 

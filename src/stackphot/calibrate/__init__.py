@@ -5,11 +5,10 @@ The masters are combined by the stack's own combine, so this package imports ``s
 runs before the background."""
 
 from stackphot.calibrate.apply import HOT, LOW_RESPONSE, CalibratedLight, calibrate_light, hot_pixels
-from stackphot.calibrate.masters import (CombineOptions, FrameRows, Master, ZeroLevel, light_warnings, master_bias,
-                                         master_dark, master_flat, master_product, read_master, temperature_warning,
-                                         zero_level)
+from stackphot.calibrate.masters import (CombineOptions, FrameRows, Master, ZeroLevel, master_bias, master_dark,
+                                         master_flat, master_product, read_master, zero_level)
 from stackphot.calibrate.table import calibration_table
 
 __all__ = ["HOT", "LOW_RESPONSE", "CalibratedLight", "CombineOptions", "FrameRows", "Master", "ZeroLevel",
-           "calibrate_light", "calibration_table", "hot_pixels", "light_warnings", "master_bias", "master_dark", "master_flat", "master_product",
-           "read_master", "temperature_warning", "zero_level"]
+           "calibrate_light", "calibration_table", "hot_pixels", "master_bias", "master_dark", "master_flat", "master_product",
+           "read_master", "zero_level"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from stackphot.inventory import zero_recipe
 from stackphot.inventory.kinds import sensor_temperature
 from stackphot.io import FrameError, read_image
 from stackphot.provenance import Product
@@ -76,56 +77,23 @@ class ZeroLevel:
     data: np.ndarray | None  # None: nothing to subtract
     error: np.ndarray | None
     description: str
-    dark_temperature: float | None = None  # deg C of the master dark in it, where its frames said
-
-
-def temperature_warning(temperature: float | None, zero: ZeroLevel, limit: float) -> str | None:
-    """Why a frame at sensor ``temperature`` may not be matched by the dark current of ``zero``: more than
-    ``limit`` degrees C apart (None when it is matched or a temperature is unknown)."""
-    if temperature is None or zero.dark_temperature is None or abs(temperature - zero.dark_temperature) <= limit:
-        return None
-    return (f"sensor at {temperature:.1f} C, its dark at {zero.dark_temperature:.1f} C: "
-            f"{abs(temperature - zero.dark_temperature):.1f} C apart, more than calibrate: "
-            f"max_temperature_difference ({limit:g} C); its dark current may differ")
-
-
-def light_warnings(exptime, temperature, *, zero: ZeroLevel, darks: dict, max_temperature_difference: float
-                   ) -> list[str]:
-    """What a light of ``exptime`` s at sensor ``temperature`` lacks in its calibration by ``zero``: a dark of
-    its exposure (the master ``darks`` by exposure), a dark at its temperature."""
-    warnings = [] if exptime in darks else [f"no dark of its exposure ({exptime} s): {zero.description}"]
-    too_warm = temperature_warning(temperature, zero, max_temperature_difference)
-    return warnings + ([too_warm] if too_warm else [])
 
 
 def zero_level(exptime, *, bias: Master | None, darks: dict[float, Master]) -> ZeroLevel:
     """The zero level of a frame of ``exptime`` seconds from a master ``bias`` and the master ``darks`` by
-    exposure: a dark of that exposure (plus the bias it was made without); else the bias plus the nearest
-    dark scaled to the exposure; else the bias alone; else the nearest dark as it is (its own bias and its
-    own exposure's dark current); else nothing."""
-    if exptime in darks:
-        dark = darks[exptime]
-        if dark.bias_removed:
-            return ZeroLevel(dark.data + bias.data, np.hypot(dark.error, bias.error),
-                             f"the {exptime:g} s master dark and the master bias", dark.temperature)
-        return ZeroLevel(dark.data, dark.error, f"the {exptime:g} s master dark (bias included)", dark.temperature)
-    scalable = {time: dark for time, dark in darks.items() if dark.bias_removed}
-    if bias is not None and scalable and exptime is not None:
-        nearest = min(scalable, key=lambda time: abs(time - exptime))
-        factor = exptime / nearest
-        dark = scalable[nearest]
-        return ZeroLevel(bias.data + factor * dark.data, np.hypot(bias.error, factor * dark.error),
-                         f"the master bias and the {nearest:g} s master dark scaled to {exptime:g} s",
-                         dark.temperature)
-    if bias is not None:
-        return ZeroLevel(bias.data, bias.error, "the master bias (no dark: the dark current is left in)")
-    if darks:
-        nearest = min(darks, key=lambda time: abs(time - exptime) if exptime is not None else time)
-        dark = darks[nearest]
-        return ZeroLevel(dark.data, dark.error,
-                         f"the {nearest:g} s master dark as the bias (no bias frames and no {exptime:g} s dark: "
-                         f"the dark current beyond {nearest:g} s is left in)", dark.temperature)
-    return ZeroLevel(None, None, "nothing (no bias or dark frames)")
+    exposure, as ``stackphot.inventory.zero_recipe`` chooses it."""
+    recipe = zero_recipe(exptime, bias=bias is not None, darks={time: d.bias_removed for time, d in darks.items()})
+    parts = [(bias.data, bias.error)] if recipe.bias else []
+    if recipe.dark is not None:
+        dark = darks[recipe.dark]
+        parts.append((dark.data, dark.error) if recipe.factor == 1 else
+                     (recipe.factor * dark.data, recipe.factor * dark.error))
+    if not parts:
+        return ZeroLevel(None, None, recipe.description)
+    if len(parts) == 1:
+        return ZeroLevel(*parts[0], recipe.description)
+    (data_1, error_1), (data_2, error_2) = parts
+    return ZeroLevel(data_1 + data_2, np.hypot(error_1, error_2), recipe.description)
 
 
 class FrameRows:

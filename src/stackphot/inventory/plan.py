@@ -97,6 +97,48 @@ def exposure_name(exptime: float) -> str:
 
 
 @dataclass(frozen=True)
+class ZeroRecipe:
+    """What is subtracted from a frame of one exposure before it counts photons, chosen from the masters a night
+    has: the master bias or not, a master dark (by its exposure) times ``factor`` or not, and a sentence."""
+
+    bias: bool
+    dark: float | None
+    factor: float
+    description: str
+
+
+def zero_recipe(exptime, *, bias: bool, darks: dict[float, bool]) -> ZeroRecipe:
+    """The zero level of a frame of ``exptime`` seconds, given whether there is a master ``bias`` and the
+    master darks by exposure (True: made less the bias, so it scales with exposure): a dark of that exposure
+    (plus the bias it was made without); else the bias plus the nearest dark scaled to the exposure; else the
+    bias alone; else the nearest dark as it is (its own bias and its own exposure's dark current); else
+    nothing."""
+    if exptime in darks:
+        if darks[exptime]:
+            return ZeroRecipe(True, exptime, 1.0, f"the {exptime:g} s master dark and the master bias")
+        return ZeroRecipe(False, exptime, 1.0, f"the {exptime:g} s master dark (bias included)")
+    scalable = [time for time, less_bias in darks.items() if less_bias]
+    if bias and scalable and exptime is not None:
+        nearest = min(scalable, key=lambda time: abs(time - exptime))
+        return ZeroRecipe(True, nearest, exptime / nearest,
+                          f"the master bias and the {nearest:g} s master dark scaled to {exptime:g} s")
+    if bias:
+        return ZeroRecipe(True, None, 0.0, "the master bias (no dark: the dark current is left in)")
+    if darks:
+        nearest = min(darks, key=lambda time: abs(time - exptime) if exptime is not None else time)
+        return ZeroRecipe(False, nearest, 1.0,
+                          f"the {nearest:g} s master dark as the bias (no bias frames and no {exptime:g} s dark: "
+                          f"the dark current beyond {nearest:g} s is left in)")
+    return ZeroRecipe(False, None, 0.0, "nothing (no bias or dark frames)")
+
+
+def mean_temperature(frames: list[FrameInfo]) -> float | None:
+    """Degrees C: the mean sensor temperature of the frames whose headers give it (as their master records)."""
+    known = [info.temperature for info in frames if info.temperature is not None]
+    return sum(known) / len(known) if known else None
+
+
+@dataclass(frozen=True)
 class CalibrationPlan:
     """The calibration frames of a night grouped into masters, and each light's masters. A group of one ready
     master (``ready``) is used as it is, not combined."""
@@ -106,6 +148,7 @@ class CalibrationPlan:
     flats: dict[str, list[FrameInfo]]  # by flat name: filter and binning, "R_bin2x2"
     lights: dict[str, FrameInfo]  # by frame name
     ready: dict[str, Path] = field(default_factory=dict)  # master name -> the ready master's file
+    darks_less_bias: dict[float, bool] = field(default_factory=dict)  # by exposure: made less the master bias
 
     def flat_for(self, light: FrameInfo) -> str | None:
         return flat_name(light) if self.flats else None
@@ -131,6 +174,31 @@ class CalibrationPlan:
     def masters_to_make(self) -> list[str]:
         """File names of the masters combined from their frames (all but the ready ones)."""
         return [name for name in self.master_names if name not in self.ready]
+
+    def zero_recipe(self, exptime) -> ZeroRecipe:
+        """How the zero level of a frame of ``exptime`` seconds is made from this night's masters."""
+        return zero_recipe(exptime, bias=bool(self.bias), darks=self.darks_less_bias)
+
+    def calibration_of(self, light: FrameInfo) -> str:
+        """What is done to a light, in words: ``less <its zero level>; divided by master_flat_R_bin2x2``."""
+        flat = self.flat_for(light)
+        return f"less {self.zero_recipe(light.exptime).description}; " + (
+            f"divided by master_flat_{flat}" if flat else "no flat")
+
+    def warnings_of(self, frames: list[FrameInfo], *, max_temperature_difference: float) -> list[str]:
+        """What the calibration of a light (or of the flats of one master, ``frames``) lacks: a dark of its
+        exposure (lights), a dark within ``max_temperature_difference`` degrees C of the frames' temperature."""
+        recipe = self.zero_recipe(frames[0].exptime)
+        warnings = []
+        if frames[0].kind == "light" and recipe.dark != frames[0].exptime:
+            warnings.append(f"no dark of its exposure ({frames[0].exptime} s): {recipe.description}")
+        temperature = mean_temperature(frames)
+        dark = mean_temperature(self.darks[recipe.dark]) if recipe.dark is not None else None
+        if temperature is not None and dark is not None and abs(temperature - dark) > max_temperature_difference:
+            warnings.append(f"sensor at {temperature:.1f} C, its dark at {dark:.1f} C: {abs(temperature - dark):.1f} "
+                            f"C apart, more than calibrate: max_temperature_difference "
+                            f"({max_temperature_difference:g} C); its dark current may differ")
+        return warnings
 
     def exposures_needed(self) -> list[float]:
         """The exposures whose zero level is needed: the lights' and those of the flats to combine."""
@@ -206,8 +274,10 @@ def plan_calibration(frames: list[FrameInfo], *, min_frames: int) -> Calibration
                                      f"exposure ({', '.join(f'{t:g}' for t in needed)} s), and with no "
                                      "bias frames they cannot be scaled: add darks of those exposures, or bias "
                                      "frames")
-    for name in plan.masters(("dark",)):
-        if name in plan.ready and not bias and fits.getheader(plan.ready[name]).get("BIASSUB"):
-            raise FrameError(plan.ready[name], "a ready master dark made less a master bias, and the night has no "
-                                               "bias: give that master bias too (calibrate: bias)")
+    for exptime, name in zip(plan.darks, plan.masters(("dark",))):
+        ready = plan.ready.get(name)
+        plan.darks_less_bias[exptime] = bool(fits.getheader(ready).get("BIASSUB")) if ready else bool(bias)
+        if plan.darks_less_bias[exptime] and not bias:
+            raise FrameError(ready, "a ready master dark made less a master bias, and the night has no bias: give "
+                                    "that master bias too (calibrate: bias)")
     return plan
