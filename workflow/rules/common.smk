@@ -299,6 +299,8 @@ def dataset_products(name, stage):
             dataset=name,
             frame=dataset.frame_names,
         )
+    if stage == "report" and dataset.calibration is not None:
+        products.append(f"results/{name}/plots/calibration.png")
     if stage == "register" and dataset.simulate is not None:
         products.append(f"results/{name}/registration_accuracy.csv")
     if stage in ("detect", "photometry"):

@@ -130,6 +130,35 @@ rule plot_background:
         "../../scripts/plot_background.py"
 
 
+rule plot_calibration:
+    """The night's masters with their statistics and histograms, and how each light was calibrated."""
+    input:
+        masters=per_dataset(master_files),
+        record="results/{dataset}/calibration.csv",
+    output:
+        plot=report(
+            "results/{dataset}/plots/calibration.png",
+            caption="../report/calibration.rst",
+            category="Calibration",
+            labels={"dataset": "{dataset}", "figure": "calibration masters"},
+        ),
+    log:
+        "logs/{dataset}/plot_calibration.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_calibration.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(30),
+        runtime=runtime(3, n_frames=6),
+    params:
+        hot_nsigma=setting("calibrate/hot_nsigma"),
+        min_flat=setting("calibrate/min_flat"),
+    script:
+        "../../scripts/plot_calibration.py"
+
+
 rule tabulate_frame_quality:
     """One row per frame: time, exposure, sky level and noise, shift, correlation, overlap, accepted or why not."""
     input:
