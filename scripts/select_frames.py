@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 from stackphot.io import read_table, write_table
 from stackphot.scripting import run_script
-from stackphot.register.select import check_selection, judge_frames
+from stackphot.register.select import check_selection, duplicate_files, judge_frames
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake
@@ -12,7 +12,8 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     limits = smk.params.quality
-    judged = judge_frames(read_table(smk.input.shifts), reference=smk.params.reference,
+    duplicates = duplicate_files(read_table(smk.input.frames), reference=smk.params.reference)
+    judged = judge_frames(read_table(smk.input.shifts), reference=smk.params.reference, duplicates=duplicates,
                           min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"],
                           min_matched_stars=limits["min_matched_stars"],
                           min_stars=limits["min_stars"], max_fwhm=limits["max_fwhm"])

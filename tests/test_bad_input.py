@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
+from stackphot.io import read_table
 from stackphot.register.select import read_selection
 from stackphot.simulate import simulate_frame_set, write_frame_set
 from workflow_helpers import run_snakemake
@@ -88,10 +89,16 @@ def failed_run(tmp_path_factory):
     numbered.mkdir()
     for index, frame in enumerate(sorted(good.glob("frame_*.fits")), start=1):
         shutil.copy(frame, numbered / f"{index:04d}.fits")
+    # And a night holding one frame twice, the copy under a name with spaces, and a macOS ._ file beside them.
+    copied = root / "copied"
+    shutil.copytree(good, copied, ignore=shutil.ignore_patterns("*.csv"))
+    shutil.copy(copied / "frame_001.fits", copied / "frame_001 copy.fits")
+    (copied / "._frame_002.fits").write_bytes(b"\x00\x05\x16\x07 AppleDouble resource fork")
     checksums = {path: path.read_bytes() for path in root.rglob("*.fits")}
-    datasets = [*CASES, "numbered"]
+    datasets = [*CASES, "numbered", "copied"]
     config = {"datasets": {name: {"path": str(root / name)} for name in datasets}, "run": {"batch_size": 3}}
-    targets = [f"results/{case}/stack.fits" for case in CASES] + ["results/numbered/aligned_cube.fits"]
+    targets = [f"results/{case}/stack.fits" for case in CASES] + ["results/numbered/aligned_cube.fits",
+                                                                  "results/copied/stack.fits"]
     result = run_snakemake(root / "work", config, "--keep-going", *targets, expect_success=False)
     return {"root": root, "result": result, "checksums": checksums}
 
@@ -122,6 +129,24 @@ def test_frames_named_like_numbers_keep_their_names(failed_run):
     selection = read_selection(results / "frame_selection.csv")
     assert selection.frame.tolist() == names and selection.accepted.all()
     assert fits.getheader(results / "aligned_cube.fits")["NFRAMES"] == len(names)
+
+
+def test_a_file_under_two_names_is_stacked_once_with_a_warning_naming_both(failed_run):
+    root = failed_run["root"]
+    results = root / "work/results/copied"
+    assert (results / "stack.fits").exists(), failed_run["result"].stderr[-4000:]
+    frames = read_table(results / "frames.csv")
+    assert sorted(frames.file) == ["frame_001 copy.fits", "frame_001.fits", "frame_002.fits"]  # ._ file ignored
+    selection = read_selection(results / "frame_selection.csv").set_index("frame")
+    copies = selection[selection.duplicate_of != ""]
+    # The copy that sorts first is the reference, and the reference is the one kept.
+    assert selection.accepted.sum() == 2 and copies.index.tolist() == ["frame_001"]
+    assert copies.duplicate_of.tolist() == ["frame_001 copy"]
+    header = fits.getheader(results / "stack.fits")
+    assert header["NCOMBINE"] == 2 and header["TEXPTIME"] == pytest.approx(frames.exptime.iloc[0] * 2)
+    log = (root / "work/logs/copied/select_frames.log").read_text()
+    assert re.search(r"WARNING.*frame_001: the same file as frame frame_001 copy \(frame_001\.fits and frame_001 copy\.fits have "
+                     r"SHA-256 [0-9a-f]{64}\): stacked once", log), log
 
 
 def test_raw_files_are_never_changed(failed_run):

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stackphot.register.select import FrameSelectionError, check_selection, judge_frames
+from stackphot.register.select import FrameSelectionError, check_selection, duplicate_files, judge_frames
 
 QUALITY = pd.DataFrame({
     "frame": ["a", "b", "c", "d", "e"],
@@ -69,3 +69,32 @@ def test_the_selection_file_reads_back_with_bools_and_empty_reasons(tmp_path):
     assert back.accepted.dtype == bool and list(back.accepted) == list(judged.accepted)
     assert list(back.reason) == list(judged.reason) and back.reason[0] == ""
     assert np.isnan(back.dy[2]) and back.dy.dtype == float
+
+
+FRAMES = pd.DataFrame({
+    "frame": ["a", "b", "c", "d"],
+    "file": ["a.fits", "b.fits", "copy of b.fits", "d.fits"],
+    "sha256": ["1" * 64, "2" * 64, "2" * 64, "2" * 64],
+})
+
+
+def test_a_file_under_two_names_is_stacked_once_and_both_are_named():
+    duplicates = duplicate_files(FRAMES, reference="a")
+    assert {frame: duplicate.kept for frame, duplicate in duplicates.items()} == {"c": "b", "d": "b"}
+    assert duplicates["c"].reason == (f"the same file as frame b (copy of b.fits and b.fits have SHA-256 {'2' * 64}): "
+                                      "stacked once")
+    # The reference is the copy kept, wherever it stands among its copies.
+    assert {frame: duplicate.kept for frame, duplicate in duplicate_files(FRAMES, reference="c").items()} == {
+        "b": "c", "d": "c"}
+    quality = QUALITY.iloc[[0, 1, 1, 1]].reset_index(drop=True).assign(frame=FRAMES.frame)
+    judged = judge_frames(quality, reference="a", min_correlation=0.3, min_overlap=0.5, duplicates=duplicates)
+    assert list(judged.accepted) == [True, True, False, False]
+    assert list(judged.duplicate_of) == ["", "", "b", "b"] and judged.reason[2] == duplicates["c"].reason
+    # A copy is no bad frame: on_bad_frame: fail does not stop for it, but it does not count as a good frame.
+    check_selection(judged, on_bad_frame="fail", min_frames=2, dataset="night")
+    with pytest.raises(FrameSelectionError, match="only 2 good frame"):
+        check_selection(judged, on_bad_frame="fail", min_frames=3, dataset="night")
+
+
+def test_frames_without_a_checksum_are_no_copies():
+    assert duplicate_files(FRAMES.assign(sha256=[None, None, "2" * 64, None]), reference="a") == {}

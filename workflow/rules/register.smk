@@ -87,9 +87,11 @@ rule collect_shifts:
 
 
 rule select_frames:
-    """Judge every frame against the quality limits: frames.csv-like table with accepted and reason, and the rejected ones."""
+    """Judge every frame against the quality limits: frames.csv-like table with accepted and reason, and the rejected ones
+    (a copy of another frame's file among them, found by frames.csv's SHA-256)."""
     input:
         shifts="results/{dataset}/shifts.csv",
+        frames="results/{dataset}/frames.csv",
     output:
         selection="results/{dataset}/frame_selection.csv",
         rejected="results/{dataset}/rejected.csv",
