@@ -11,8 +11,9 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
-    table = frames_table(smk.input.frames, smk.params.raw, smk.params.calibration)
-    log.info("%d frames of shape %d x %d", len(table), table.ny.iloc[0], table.nx.iloc[0])
+    table = frames_table(smk.input.frames, smk.params.raw, smk.params.calibration, smk.params.group)
+    log.info("%d frames of shape %d x %d%s", len(table), table.ny.iloc[0], table.nx.iloc[0],
+             f", group {smk.params.group}" if smk.params.group else "")
     write_table(smk.output.table, table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from stackphot.inventory import LISTED_KINDS, CalibrationPlan, inventory, listed_calibration, plan_calibration
+from stackphot.inventory.groups import group_lights, group_of
 
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
@@ -49,6 +51,16 @@ class Dataset:
     pixels: int | None = None  # per frame, when known before the frames are read
     settings: dict = field(default_factory=dict)  # SETTING_SECTIONS: its own `settings` over the config's
     calibration: CalibrationPlan | None = None  # its bias, dark and flat frames; None: the lights as they are
+    # A night whose lights fall into several groups (inventory.groups) is one dataset per group, named
+    # "<night>/<group>"; they share the night's calibration masters, in results/<night>/calibrate/.
+    night: str | None = None
+    group: dict[str, str] = field(default_factory=dict)  # GROUP_KEYS -> this group's values
+    folder: Path | None = None  # the folder of frames (None: simulated)
+
+    @property
+    def night_name(self) -> str:
+        """The dataset the folder is configured as: results/<night_name>/ holds this dataset's results."""
+        return self.night or self.name
 
     @property
     def frame_names(self) -> list[str]:
@@ -84,7 +96,7 @@ def frame_pixels(path) -> int | None:
     try:
         with fits.open(path, mode="readonly") as hdul:
             for hdu in hdul:
-                if hdu.header.get("NAXIS") == 2:
+                if hdu.is_image and hdu.header.get("NAXIS") == 2:
                     return hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
     except (OSError, KeyError, ValueError):
         pass
@@ -114,7 +126,8 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
     entries = config.get("datasets") or {}
     if config.get("data"):
         folder = Path(config["data"])
-        entries = {folder.resolve().name: {"path": str(folder)}}
+        # Named after the folder as given: a symlinked folder keeps its own name (abspath resolves "." and "..").
+        entries = {Path(os.path.abspath(folder)).name: {"path": str(folder)}}
     if not entries:
         raise DatasetError("no dataset configured: set `datasets` in the config, or run with --config data=DIR")
     datasets = {}
@@ -122,7 +135,11 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         _checked_name(name)
         own = entry.get("settings") or {}
         settings = merged_settings(config, own)
-        plan = None
+        unknown = sorted(set(own) - set(SETTING_SECTIONS))
+        if unknown:
+            raise DatasetError(f"dataset {name!r}: its settings can change {', '.join(SETTING_SECTIONS)}, not "
+                               f"{', '.join(unknown)}")
+        reference = entry.get("reference") or config.get("reference")
         if entry.get("simulate"):
             listed = [key for key in LISTED_KINDS if settings["calibrate"].get(key)]
             if listed:
@@ -132,26 +149,51 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
             spec = Path(entry["simulate"])
             names, pixels = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
-        else:
-            spec = None
-            found = inventory(entry["path"])
-            # A file both in the folder and in the config's calibrate lists goes into its master once.
-            seen = {info.path.resolve() for info in found}
-            found += [info for info in listed_calibration(settings["calibrate"]) if info.path.resolve() not in seen]
-            plan = plan_calibration(found, min_frames=settings["calibrate"].get("min_frames", 3))
-            frames = {info.name: info.path for info in found if info.kind == "light"}
-            pixels = frame_pixels(next(iter(frames.values())))
-        reference = entry.get("reference") or config.get("reference") or next(iter(frames))
-        if reference not in frames:
-            raise DatasetError(
-                f"dataset {name!r}: reference frame {reference!r} is not one of its frames ({', '.join(frames)})"
-            )
-        unknown = sorted(set(own) - set(SETTING_SECTIONS))
-        if unknown:
-            raise DatasetError(f"dataset {name!r}: its settings can change {', '.join(SETTING_SECTIONS)}, not "
-                               f"{', '.join(unknown)}")
-        datasets[name] = Dataset(name, frames, reference, spec, pixels, settings, plan)
+            _check_reference(name, reference, frames)
+            datasets[name] = Dataset(name, frames, reference or next(iter(frames)), spec, pixels, settings)
+            continue
+        found = inventory(entry["path"])
+        # A file both in the folder and in the config's calibrate lists goes into its master once.
+        seen = {info.path.resolve() for info in found}
+        found += [info for info in listed_calibration(settings["calibrate"]) if info.path.resolve() not in seen]
+        plan = plan_calibration(found, min_frames=settings["calibrate"].get("min_frames", 3))
+        groups = group_lights([info for info in found if info.kind == "light"])
+        _check_reference(name, reference, {info.name: info for lights in groups.values() for info in lights})
+        for group, lights in groups.items():
+            frames = {info.name: info.path for info in lights}
+            group_name = f"{name}/{group}" if group else name
+            datasets[group_name] = Dataset(
+                group_name, frames, reference if reference in frames else next(iter(frames)), None,
+                frame_pixels(next(iter(frames.values()))), settings, plan, night=name if group else None,
+                folder=Path(entry["path"]), group=group_of(lights))
     return datasets
+
+
+def foreign_results(dataset: Dataset, results_root="results") -> Path | None:
+    """Where the frames of an earlier run's results/<night>/ came from, when that is not ``dataset``'s folder
+    (another folder of the same name, whose products this run would overwrite); None if they came from it,
+    or there are none. Read from the ``path`` column of the frames.csv tables there."""
+    import csv
+
+    if dataset.folder is None:
+        return None
+    folder = Path(os.path.abspath(dataset.folder))
+    night = Path(results_root) / dataset.night_name
+    for table in [night / "frames.csv", *sorted(night.glob("*/frames.csv"))]:
+        if not table.is_file():
+            continue
+        with open(table, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                raw = Path(os.path.abspath(row.get("path") or folder))
+                if not raw.is_relative_to(folder):
+                    return raw.parent
+    return None
+
+
+def _check_reference(name: str, reference: str | None, frames: dict) -> None:
+    if reference is not None and reference not in frames:
+        raise DatasetError(f"dataset {name!r}: reference frame {reference!r} is not one of its frames "
+                           f"({', '.join(frames)})")
 
 
 def moved_keys(config: dict) -> list[str]:

@@ -10,9 +10,11 @@ from astropy.io import fits
 from stackphot.io import FrameError, frame_stem
 
 
-def frames_table(paths, raw_paths=None, calibration=None) -> pd.DataFrame:
-    """One row per ingested frame (``paths``): name, raw file, shape, EXPTIME, DATE-OBS, gain, read noise,
-    checksum. ``raw_paths``, the raw files in the same order, give errors the full path of each file.
+def frames_table(paths, raw_paths=None, calibration=None, group=None) -> pd.DataFrame:
+    """One row per ingested frame (``paths``): name, raw file, shape, FILTER, EXPTIME, DATE-OBS, gain, read
+    noise, checksum. ``raw_paths``, the raw files in the same order, give the column ``path`` (and errors the
+    full path of each file). ``group``, the name of the frames' group where their night has several
+    (inventory.groups), gives the column ``group``.
     ``calibration``, by frame name, ``(what is done to it, what that lacks)`` in words, for a night with
     calibration frames: the columns ``calibration`` and ``calibration_warning``.
 
@@ -30,6 +32,7 @@ def frames_table(paths, raw_paths=None, calibration=None) -> pd.DataFrame:
                 "file": header.get("ORIGFILE", Path(path).name),
                 "ny": header["NAXIS2"],
                 "nx": header["NAXIS1"],
+                "filter": header.get("FILTER"),
                 "exptime": header.get("EXPTIME", header.get("EXPOSURE")),
                 "date_obs": header.get("DATE-OBS"),
                 "gain": header.get("GAIN"),
@@ -38,6 +41,10 @@ def frames_table(paths, raw_paths=None, calibration=None) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
+    if raw_paths is not None:
+        table.insert(2, "path", [str(path) for path in raw_paths])
+    if group:
+        table.insert(1, "group", group)
     if calibration is not None:
         table["calibration"] = [calibration[name][0] for name in table.frame]
         table["calibration_warning"] = [calibration[name][1] for name in table.frame]

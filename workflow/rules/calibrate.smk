@@ -4,20 +4,21 @@
 
 # A ready master (plan.ready: given in the config or found in the folder) has no rule: it is used as it is.
 for dataset, plan in calibrated_datasets().items():
+    night = DATASETS[dataset].night_name
     if plan.bias and "master_bias" not in plan.ready:
 
         rule:
             """Combine the bias frames into the master bias, with its error map."""
             name:
-                f"master_bias_{dataset}"
+                f"master_bias_{night}"
             input:
                 raw=[str(info.path) for info in plan.bias],
             output:
                 master=master_file(dataset, "master_bias"),
             log:
-                f"logs/{dataset}/calibrate/master_bias.log",
+                f"logs/{night}/calibrate/master_bias.log",
             benchmark:
-                f"benchmarks/{dataset}/calibrate/master_bias.tsv"
+                f"benchmarks/{night}/calibrate/master_bias.tsv"
             conda:
                 "../../envs/stackphot.yaml"
             threads: 1
@@ -36,16 +37,16 @@ for dataset, plan in calibrated_datasets().items():
         rule:
             """Combine the dark frames of one exposure into its master dark, less the master bias if there is one."""
             name:
-                f"master_dark_{dataset}_{exposure_name(exptime)}"
+                f"master_dark_{night}_{exposure_name(exptime)}"
             input:
                 raw=[str(info.path) for info in darks],
                 bias=master_files(dataset, ("bias",)),
             output:
                 master=master_file(dataset, f"master_dark_{exposure_name(exptime)}"),
             log:
-                f"logs/{dataset}/calibrate/master_dark_{exposure_name(exptime)}.log",
+                f"logs/{night}/calibrate/master_dark_{exposure_name(exptime)}.log",
             benchmark:
-                f"benchmarks/{dataset}/calibrate/master_dark_{exposure_name(exptime)}.tsv"
+                f"benchmarks/{night}/calibrate/master_dark_{exposure_name(exptime)}.tsv"
             conda:
                 "../../envs/stackphot.yaml"
             threads: 1
@@ -64,7 +65,7 @@ for dataset, plan in calibrated_datasets().items():
         rule:
             """Combine the flats of one filter and binning, each less its zero level and normalised, into its master flat."""
             name:
-                f"master_flat_{dataset}_{flat}"
+                f"master_flat_{night}_{flat}"
             input:
                 raw=[str(info.path) for info in flats],
                 bias=master_files(dataset, ("bias",)),
@@ -72,9 +73,9 @@ for dataset, plan in calibrated_datasets().items():
             output:
                 master=master_file(dataset, f"master_flat_{flat}"),
             log:
-                f"logs/{dataset}/calibrate/master_flat_{flat}.log",
+                f"logs/{night}/calibrate/master_flat_{flat}.log",
             benchmark:
-                f"benchmarks/{dataset}/calibrate/master_flat_{flat}.tsv"
+                f"benchmarks/{night}/calibrate/master_flat_{flat}.tsv"
             conda:
                 "../../envs/stackphot.yaml"
             threads: 1

@@ -7,7 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from stackphot.inventory import exposure_name
-from stackphot.datasets import moved_keys, resolve_datasets
+from stackphot.datasets import foreign_results, moved_keys, resolve_datasets
 
 
 def validate_config(settings, what):
@@ -37,6 +37,19 @@ DATASETS = resolve_datasets(config)
 for name in DATASETS:
     # A copy: the schema's top-level defaults must not land among the dataset's settings.
     validate_config({**DATASETS[name].settings}, f"settings of dataset {name!r}")
+    earlier = foreign_results(DATASETS[name])
+    if earlier is not None:
+        night = DATASETS[name].night_name
+        raise WorkflowError(
+            f"results/{night}/ holds the products of the frames in {earlier}, and this run's folder "
+            f"{DATASETS[name].folder} has the same name {night!r}: give it a name of its own (--config "
+            f"datasets='{{{night}2: {{path: {DATASETS[name].folder}}}}}') or move results/{night}/ away"
+        )
+
+
+def group_name(dataset):
+    """The group part of a dataset's name ("V_30s" of "night/V_30s"); "" for a night of one group."""
+    return dataset.removeprefix(DATASETS[dataset].night_name).lstrip("/")
 
 
 def per_dataset(read, dataset=None):
@@ -290,8 +303,7 @@ def dataset_products(name, stage):
         )
     if stage == "calibrate" and dataset.calibration is not None:
         products += [
-            f"results/{name}/calibrate/{master}.fits"
-            for master in dataset.calibration.masters_to_make
+            master_file(name, master) for master in dataset.calibration.masters_to_make
         ]
         products.append(f"results/{name}/calibration.csv")
         products += expand(
@@ -323,19 +335,22 @@ def all_products():
     return [path for stage in STAGE_PRODUCTS for path in stage_products(stage)]
 
 
-# Calibration (calibrate.smk): the masters of the datasets with calibration frames.
+# Calibration (calibrate.smk): the masters of the datasets with calibration frames, made once per night (the
+# groups of a night's lights share them).
 def calibrated_datasets():
-    return {
-        name: dataset.calibration
-        for name, dataset in DATASETS.items()
-        if dataset.calibration is not None
-    }
+    """The first dataset of each night with calibration frames, and the night's plan."""
+    first = {}
+    for name, dataset in DATASETS.items():
+        if dataset.calibration is not None:
+            first.setdefault(dataset.night_name, name)
+    return {name: DATASETS[name].calibration for name in first.values()}
 
 
 def master_file(dataset, name):
     """A master's file: a ready one where the config or the folder gives it, else the one this night makes."""
     ready = DATASETS[dataset].calibration.ready.get(name)
-    return str(ready) if ready else f"results/{dataset}/calibrate/{name}.fits"
+    night = DATASETS[dataset].night_name
+    return str(ready) if ready else f"results/{night}/calibrate/{name}.fits"
 
 
 def master_files(dataset, kinds=("bias", "dark", "flat")):
@@ -380,10 +395,10 @@ def lights_calibration(dataset):
         return None
     return {
         name: (
-            plan.calibration_of(light),
-            "; ".join(calibration_warnings(dataset, [light])),
+            plan.calibration_of(plan.lights[name]),
+            "; ".join(calibration_warnings(dataset, [plan.lights[name]])),
         )
-        for name, light in plan.lights.items()
+        for name in DATASETS[dataset].frame_names
     }
 
 

@@ -48,6 +48,7 @@ rule tabulate_frames:
     params:
         raw=raw_frame_paths,
         calibration=lambda wildcards: lights_calibration(wildcards.dataset),
+        group=lambda wildcards: group_name(wildcards.dataset),
     script:
         "../../scripts/tabulate_frames.py"
 

@@ -32,6 +32,8 @@ KINDS = ("light", "bias", "dark", "flat")
 TYPE_KEYS = ("IMAGETYP", "FRAMETYP", "OBSTYPE")
 EXPOSURE_KEYS = ("EXPTIME", "EXPOSURE", "EXP_TIME")
 FILTER_KEYS = ("FILTER", "FILTNAM", "FILTER1")
+PATTERN_KEYS = ("BAYERPAT", "COLORTYP")
+CAMERA_KEYS = ("INSTRUME", "CAMERA")
 TEMPERATURE_KEYS = ("CCD-TEMP", "CCD_TEMP", "CCDTEMP", "SENSOR-T")
 
 # Words of an IMAGETYP value or a folder name, lower case, without "frame", "field", "image" and separators.
@@ -83,6 +85,8 @@ class FrameInfo:
     temperature: float | None
     master: bool = False  # a ready master (stackphot's), not a frame to combine
     listed_in: str | None = None  # the config key that named it ("calibrate: darks"); None: the dataset's folder
+    pattern: str | None = None  # colour filter array (BAYERPAT, "RGGB"); None: a monochrome sensor
+    camera: str | None = None  # INSTRUME
 
 
 def _first(header, keys):
@@ -107,7 +111,7 @@ def _image_header(path) -> tuple[fits.Header, set[str]]:
             warnings.simplefilter("ignore")
             names = {hdu.name for hdu in hdul}
             for hdu in hdul:
-                if hdu.header.get("NAXIS") == 2:
+                if hdu.is_image and hdu.header.get("NAXIS") == 2:
                     return hdu.header.copy(), names
     except (OSError, ValueError) as error:
         raise FrameError(path, f"cannot be read as FITS ({error})") from error
@@ -150,6 +154,7 @@ def describe_frame(path, root, *, default_kind: str = "light", listed_in: str | 
                                        "results/<night>/calibrate/")
     exptime = _first(header, EXPOSURE_KEYS)
     filter_name = _first(header, FILTER_KEYS)
+    pattern, camera = _first(header, PATTERN_KEYS), _first(header, CAMERA_KEYS)
     return FrameInfo(
         path=path, name=frame_stem(path), kind=kind, kind_source=source,
         exptime=float(exptime) if isinstance(exptime, (int, float)) else None,
@@ -158,4 +163,6 @@ def describe_frame(path, root, *, default_kind: str = "light", listed_in: str | 
         shape=(int(header["NAXIS2"]), int(header["NAXIS1"])),
         temperature=sensor_temperature(header),
         master=master, listed_in=listed_in,
+        pattern=str(pattern).strip().upper() if pattern is not None else None,
+        camera=str(camera).strip() if camera is not None else None,
     )
