@@ -17,6 +17,9 @@ def main(smk, log):
         ingested = ingest_product(raw, gain=smk.params.gain, read_noise=smk.params.read_noise,
                                   saturation=smk.params.saturation, raw_sha256=sha256(raw.path))
         log.info("%s: %s", raw.path, ingested.frame.describe())
+        if ingested.frame.bad_frame:
+            log.warning("%s: no image (%s): written with every pixel masked, for the frame selection to reject",
+                        raw.path, ingested.frame.bad_frame)
         header, problems = valid_header(raw.header)
         for problem in problems:
             log.warning("%s: a header card left out, not valid FITS: %s", raw.path, problem)

@@ -21,7 +21,12 @@ def main(smk, log):
         growth = measure_growth_curves(data, photometry, radius=r_default, total_radius=r_total,
                                        isolation_radius=options["annulus"][1], n_stars=options["growth_stars"])
     except ValueError as error:
-        raise ValueError(f"{smk.input.photometry}: {error}") from None
+        # A sparse or crowded field has no curve of growth; the stack and its photometry stand without it.
+        log.warning("%s: %s; the curve of growth is left empty", smk.input.photometry, error)
+        columns = ["id", "x", "y", "r50", f"ee_r{r_default:g}", f"correction_r{r_default:g}_to_r{r_total:g}"]
+        write_table(smk.output.table, pd.DataFrame(columns=columns))
+        plot_curve_of_growth([], smk.output.plot, note=str(error))
+        return
     for star_id, reason in growth.left_out.items():
         log.info("star %s left out: %s", star_id, reason)
     log.info("median r50 %.3f px; aperture correction from r=%g to r=%g px: %.4f (median of %d stars)",

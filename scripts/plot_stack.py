@@ -6,7 +6,7 @@ import pandas as pd
 
 from stackphot.io import read_image
 from stackphot.report.display import save_figure
-from stackphot.report.stack_plot import stack_figure
+from stackphot.report.stack_plot import catalog_numbers, stack_figure
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -18,7 +18,10 @@ def main(smk, log):
     data, header, _ = read_image(smk.input.image)
     photometry = pd.read_csv(smk.input.photometry)
     method = header.get("STACKMTH", "")
-    title = f"{smk.wildcards.dataset}: stack of {header.get('NCOMBINE', '?')} frames{f' ({method})' if method else ''}"
+    numbers = catalog_numbers(photometry, pd.read_csv(smk.input.catalog))
+    log.info("catalog: %s", numbers)
+    title = (f"{smk.wildcards.dataset}: stack of {header.get('NCOMBINE', '?')} frames{f' ({method})' if method else ''}"
+             f"\n{numbers}")
     figure = stack_figure(data, photometry.x, photometry.y, radius=options["radii"][0],
                           annulus=options["annulus"], flags=photometry["flags"], flux=photometry["flux"],
                           unit=header.get("BUNIT", "adu"), title=title)

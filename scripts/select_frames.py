@@ -3,8 +3,8 @@
 from typing import TYPE_CHECKING
 
 from stackphot.io import read_table, write_table
-from stackphot.scripting import run_script
 from stackphot.register.select import check_selection, duplicate_files, judge_frames
+from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
     from snakemake.script import snakemake

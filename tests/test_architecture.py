@@ -18,7 +18,7 @@ LAYERS = [
     {"simulate"},
     {"inventory"},
     {"datasets"},
-    {"ingest", "frames"},
+    {"ingest", "frames", "defects"},
     {"background"},
     {"register"},
     {"align"},

@@ -44,10 +44,6 @@ def all_nan(good: bytes, path):
     fits.PrimaryHDU(np.full((48, 64), np.nan, np.float32)).writeto(path)
 
 
-def constant(good: bytes, path):
-    fits.PrimaryHDU(np.full((48, 64), 1000, np.uint16)).writeto(path)
-
-
 def unreadable_gain(good: bytes, path):
     path.write_bytes(good)
     with fits.open(path, mode="update") as hdul:
@@ -61,7 +57,6 @@ CASES = {
     "cube": (cube, r"image has 3 axes \(3, 48, 64\); a frame must be one 2D image"),
     "table": (table, r"holds a table, not an image"),
     "nan": (all_nan, r"has no finite pixel"),
-    "constant": (constant, r"is constant \(1000 everywhere\)"),
     "gain": (unreadable_gain, r"header card GAIN = 'high' is not a number"),
 }
 

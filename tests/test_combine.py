@@ -5,6 +5,7 @@ import tracemalloc
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from astropy.io import fits
 
@@ -306,3 +307,30 @@ def test_with_an_error_cube_clipping_keeps_clean_data_and_still_rejects_rays():
     assert clipped.rejected[~hit].sum() < 0.01 * n * (~hit).sum()
     clean = clipped.image[~hit]
     assert np.std(clean) == pytest.approx(sigma / np.sqrt(n), rel=0.08)
+
+
+def test_weighted_frames_give_the_weighted_mean_and_its_error(rng):
+    from stackphot.stack import frame_weights
+
+    truth = rng.uniform(50, 150, (40, 50))
+    sigmas = np.array([1.0, 1.0, 1.0, 4.0])
+    cube = truth + rng.normal(0, 1, (4, 40, 50)) * sigmas[:, None, None]
+    errors = np.broadcast_to(sigmas[:, None, None], cube.shape).copy()
+    frames = pd.DataFrame({"frame": list("abcd"), "sky_rms": sigmas, "fwhm": [3.0, 3.0, 3.0, 6.0],
+                           "n_stars": [40, 40, 40, 10]})
+    weights = frame_weights(frames, "noise")
+    np.testing.assert_allclose(weights, np.array([1, 1, 1, 1 / 16]) / np.mean([1, 1, 1, 1 / 16]))
+    # 1 / FWHM**2 and the star counts both give the fourth frame a quarter of the others' weight here.
+    np.testing.assert_allclose(frame_weights(frames, "fwhm"), np.array([4, 4, 4, 1]) / 3.25)
+    np.testing.assert_allclose(frame_weights(frames, "stars"), np.array([4, 4, 4, 1]) / 3.25)
+    weighted = combine(cube, errors, method="mean", weights=weights)
+    plain = combine(cube, errors, method="mean")
+    np.testing.assert_allclose(weighted.image, np.average(cube, axis=0, weights=weights), rtol=1e-6)
+    # Inverse-variance weights: sqrt(1 / sum(1 / sigma**2)) = 0.570 against the plain mean's sqrt(19) / 4 = 1.090.
+    assert np.std(weighted.image - truth) == pytest.approx(np.sqrt(1 / np.sum(1 / sigmas**2)), rel=0.05)
+    np.testing.assert_allclose(weighted.error, np.sqrt(1 / np.sum(1 / sigmas**2)), rtol=1e-5)
+    assert np.std(plain.image - truth) > 1.9 * np.std(weighted.image - truth)
+    with pytest.raises(ValueError, match="not to median"):
+        combine(cube, errors, method="median", weights=weights)
+    with pytest.raises(ValueError, match="d lack"):
+        frame_weights(frames.assign(fwhm=[3.0, 3.0, 3.0, np.nan]), "fwhm")

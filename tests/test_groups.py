@@ -72,7 +72,8 @@ def mixed_run(tmp_path_factory):
     night = root / "mixed"
     write_mixed_night(night)
     work = root / "work"
-    run_snakemake(work, {"datasets": {"mixed": {"path": str(night)}}, "run": {"batch_size": 10}}, "ingest", "stack")
+    run_snakemake(work, {"datasets": {"mixed": {"path": str(night), "settings": {"stack": {"weights": "noise"}}}},
+                         "run": {"batch_size": 10}}, "ingest", "stack")
     return night, work
 
 
@@ -83,6 +84,10 @@ def test_each_group_is_stacked_on_its_own_with_its_filter_and_exposure(mixed_run
     for group, (filter_name, exptime, n_frames) in expected.items():
         header = fits.getheader(work / "results/mixed" / group / "stack.fits")
         assert (header["FILTER"], header["EXPTIME"], header["NCOMBINE"]) == (filter_name, exptime, n_frames)
+        # Weighted by each frame's sky noise, as the night's settings ask: the weights average 1.
+        weights = [float(line.split()[-1]) for line in header["HISTORY"] if line.startswith("weight ")]
+        assert header["WEIGHTS"] == "noise" and len(weights) == n_frames
+        assert sum(weights) / n_frames == pytest.approx(1.0, abs=1e-3)
         table = pd.read_csv(work / "results/mixed" / group / "frames.csv")
         assert set(table.group) == {group}
         assert [(row.filter, row.exptime) for row in table.itertuples()] == [(filter_name, exptime)] * n_frames

@@ -19,7 +19,7 @@ from stackphot.report.display import (
 )
 from stackphot.report.frame_table import frame_quality_html, frame_quality_table, sky_statistics
 from stackphot.report.registration_plot import frame_minutes, registration_figure, rejection_notes
-from stackphot.report.stack_plot import circles, pick_showcase_source, stack_figure
+from stackphot.report.stack_plot import catalog_numbers, circles, pick_showcase_source, stack_figure
 
 SHIFTS = pd.DataFrame([{"frame": frame, **Transform.translation(dy, dx).columns(), "correlation": correlation,
                         "xcorr_error": error, "overlap": overlap}
@@ -327,6 +327,16 @@ def test_frame_quality_html_is_a_standalone_table():
     assert "<td>-13.540</td>" in page and "<td>0.9955</td>" in page
 
 
+def test_the_frame_table_shows_the_verdict_first_and_wraps_the_reasons():
+    frames = pd.DataFrame({"frame": ["f1", "f2", "f3"], "exptime": [5.0, 5.0, 5.0], "date_obs": ["a", "b", "c"]})
+    shifts = SHIFTS.assign(accepted=[True, True, False], reason=["", "", "correlation 0.03 below min_correlation 0.3"])
+    page = frame_quality_html(frame_quality_table(frames, shifts, reference="f1"), title="t")
+    header = page.split("<thead>")[1].split("</thead>")[0]
+    assert header.startswith("<tr><th>frame</th><th>accepted</th><th>reason</th>")
+    assert '<td class="text">correlation 0.03 below min_correlation 0.3</td>' in page
+    assert '<div class="scroll">' in page
+
+
 def test_sky_statistics_from_the_cards_else_from_the_maps(tmp_path):
     from astropy.io import fits
 
@@ -340,3 +350,15 @@ def test_sky_statistics_from_the_cards_else_from_the_maps(tmp_path):
     mapped = write_image(tmp_path / "b.sky.fits", sky, extensions=[("RMS", rms, None)])
     assert sky_statistics(mapped) == {"frame": "b", "sky_level": 600.0, "sky_rms": 20.0}
     assert sky_statistics(write_image(tmp_path / "c.sky.fits", sky))["sky_rms"] is None
+
+
+def test_the_catalog_numbers_give_the_magnitude_where_the_snr_is_five():
+    # Sources on a sky-limited SNR law: SNR = 5 at mag 21.0, ten times more per 2.5 mag.
+    mag = np.linspace(15.0, 22.0, 40)
+    snr = 5 * 10 ** ((21.0 - mag) / 2.5)
+    flux = 10 ** (-0.4 * (mag - 25.0))
+    photometry = pd.DataFrame({"flux": flux, "flux_err": flux / snr, "mag": mag, "flags": [0] * 38 + [4, 4]})
+    catalog = pd.DataFrame({"fwhm": [3.0] * 20 + [3.4] * 20})
+    assert catalog_numbers(photometry, catalog) == ("40 sources (38 unflagged), median FWHM 3.20 px, "
+                                                    "5-sigma limit mag 21.00")
+    assert catalog_numbers(photometry.head(2)) == "2 sources (2 unflagged)"

@@ -136,7 +136,8 @@ def estimate_background(
     Returns
     -------
     Background
-        Maps of the same shape as ``data``.
+        Maps of the same shape as ``data``. Where every pixel is masked or NaN, a constant map of the finite
+        pixels' median (0 without any), their standard deviation as the RMS, and a warning.
     """
     if method not in METHODS:
         raise ValueError(f"unknown background method {method!r}; choose one of {', '.join(METHODS)}")
@@ -144,6 +145,14 @@ def estimate_background(
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
+    if bad.all():
+        # No pixel to measure a sky on: a frame ingest masked whole (BADFRAME, the frame selection rejects it).
+        # Its median and spread stand in, so that the frame goes on to be rejected rather than stop the run.
+        warnings.warn("every pixel is masked: no sky to estimate; the frame's median stands in", stacklevel=2)
+        finite = data[np.isfinite(data)]
+        level, spread = (float(np.median(finite)), float(np.std(finite))) if finite.size else (0.0, 0.0)
+        return Background(np.full(data.shape, level, np.float32), np.full(data.shape, spread, np.float32),
+                          "constant")
     destriped = data
     if destripe_rows:  # banding would otherwise be found as sources, whole rows at a time
         first_mesh = _mesh(data, bad, box_size=min(box_size, *data.shape), filter_size=1, sigma=sigma)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from stackphot.io import ascii_text
 from stackphot.inventory import LISTED_KINDS, CalibrationPlan, inventory, listed_calibration, plan_calibration
 from stackphot.inventory.groups import group_lights, group_of
 
@@ -127,7 +128,9 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
     if config.get("data"):
         folder = Path(config["data"])
         # Named after the folder as given: a symlinked folder keeps its own name (abspath resolves "." and "..").
-        entries = {Path(os.path.abspath(folder)).name: {"path": str(folder)}}
+        # A name a results folder can hold: "my night" is results/my_night/.
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", ascii_text(Path(os.path.abspath(folder)).name)).lstrip(".") or "frames"
+        entries = {name: {"path": str(folder)}}
     if not entries:
         raise DatasetError("no dataset configured: set `datasets` in the config, or run with --config data=DIR")
     datasets = {}
@@ -150,6 +153,7 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
             names, pixels = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
             _check_reference(name, reference, frames)
+            _check_settings(name, settings, None)
             datasets[name] = Dataset(name, frames, reference or next(iter(frames)), spec, pixels, settings)
             continue
         found = inventory(entry["path"])
@@ -162,6 +166,8 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
         for group, lights in groups.items():
             frames = {info.name: info.path for info in lights}
             group_name = f"{name}/{group}" if group else name
+            known = [info.shape for info in lights if info.shape != (0, 0)]
+            _check_settings(group_name, settings, known[0] if known else None)
             datasets[group_name] = Dataset(
                 group_name, frames, reference if reference in frames else next(iter(frames)), None,
                 frame_pixels(next(iter(frames.values()))), settings, plan, night=name if group else None,
@@ -188,6 +194,34 @@ def foreign_results(dataset: Dataset, results_root="results") -> Path | None:
                 if not raw.is_relative_to(folder):
                     return raw.parent
     return None
+
+
+def _check_settings(name: str, settings: dict, shape: tuple[int, int] | None) -> None:
+    """What the schema cannot see: an annulus inside out or over the apertures, a crop outside the frames
+    (``shape``: ny, nx, where the headers give it)."""
+    photometry = settings.get("photometry", {})
+    pairs = [("photometry: annulus", photometry.get("annulus"), max(photometry.get("radii") or [0]), "radii"),
+             ("photometry: sky: annulus_arcsec", (photometry.get("sky") or {}).get("annulus_arcsec"),
+              (photometry.get("sky") or {}).get("radius_arcsec") or 0, "radius_arcsec")]
+    for key, annulus, radius, radius_key in pairs:
+        if annulus is None:
+            continue
+        inner, outer = annulus
+        if inner >= outer:
+            raise DatasetError(f"dataset {name!r}: {key} [{inner:g}, {outer:g}] is inside out: give [inner, "
+                               "outer] with inner < outer")
+        if radius > inner:
+            raise DatasetError(f"dataset {name!r}: {key} starts at {inner:g}, inside the aperture of "
+                               f"{radius:g} ({radius_key}): the sky would hold the star's light; start it "
+                               "further out")
+    crop = (settings.get("register") or {}).get("crop")
+    if crop is not None:
+        y0, y1, x0, x1 = crop
+        fits_in = shape is None or (y1 <= shape[0] and x1 <= shape[1])
+        if not (y0 < y1 and x0 < x1 and fits_in):
+            frame = f" of frames of {shape[0]} x {shape[1]} pixels (ny x nx)" if shape else ""
+            raise DatasetError(f"dataset {name!r}: register: crop {list(crop)} is not a region{frame}: give "
+                               "[y0, y1, x0, x1] with y0 < y1 <= ny and x0 < x1 <= nx")
 
 
 def _check_reference(name: str, reference: str | None, frames: dict) -> None:

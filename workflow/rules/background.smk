@@ -9,6 +9,12 @@ for dataset, index, frames in frame_batches():
             frames=expand(
                 FRAME_INPUTS["background"](dataset), dataset=dataset, frame=frames
             ),
+            # The dataset's defect map (defects.smk), whose pixels each subtracted frame's MASK flags DEFECT.
+            defects=(
+                [f"results/{dataset}/defects.fits"]
+                if setting("background/defects", dataset)
+                else []
+            ),
         output:
             frames=expand(
                 "results/{dataset}/background/{frame}.sub.fits",

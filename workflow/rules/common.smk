@@ -234,6 +234,8 @@ STAGE_PRODUCTS = {
     ),
     # Only for datasets with calibration frames: dataset_products().
     "calibrate": ([], []),
+    # Only for datasets whose settings ask for a defect map: dataset_products().
+    "defects": ([], []),
     "background": (
         [],
         [
@@ -311,6 +313,8 @@ def dataset_products(name, stage):
             dataset=name,
             frame=dataset.frame_names,
         )
+    if stage == "defects" and dataset.settings["background"]["defects"]:
+        products.append(f"results/{name}/defects.fits")
     if stage == "report" and dataset.calibration is not None:
         products.append(f"results/{name}/plots/calibration.png")
     if stage == "register" and dataset.simulate is not None:

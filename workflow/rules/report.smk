@@ -50,6 +50,7 @@ rule plot_stack:
     input:
         image="results/{dataset}/stack.fits",
         photometry="results/{dataset}/photometry.csv",
+        catalog="results/{dataset}/catalog.csv",
     output:
         plot=report(
             "results/{dataset}/plots/stack.png",

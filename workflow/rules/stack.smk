@@ -6,6 +6,12 @@ rule stack_frames:
         frames="results/{dataset}/frames.csv",
         selection="results/{dataset}/frame_selection.csv",
         reference=reference_frame("results/{dataset}/ingest/{frame}.fits"),
+        # Weights by noise read each frame's sky RMS.
+        skies=lambda wildcards: (
+            per_frame("results/{dataset}/background/{frame}.sky.fits")(wildcards)
+            if setting("stack/weights", wildcards.dataset) == "noise"
+            else []
+        ),
     output:
         stack="results/{dataset}/stack.fits",
     log:
@@ -23,6 +29,7 @@ rule stack_frames:
         method=setting("stack/method"),
         sigma=setting("stack/sigma"),
         maxiters=setting("stack/maxiters"),
+        weights=setting("stack/weights"),
         memory_mb=stack_memory_budget,
     script:
         "../../scripts/stack_frames.py"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from astropy.io import fits
 
-from stackphot.io import FrameError, frame_stem
+from stackphot.io import FrameError, frame_stem, inherited_header, is_bad_pixel_mask
 
 KINDS = ("light", "bias", "dark", "flat")
 TYPE_KEYS = ("IMAGETYP", "FRAMETYP", "OBSTYPE")
@@ -103,16 +103,17 @@ def sensor_temperature(header) -> float | None:
 
 
 def _image_header(path) -> tuple[fits.Header, set[str]]:
-    """The header of the first 2D image HDU (a camera may put it in an extension), and the file's extension
-    names."""
+    """The header of the first 2D image HDU (a camera may put it in an extension, after an empty primary whose
+    cards it inherits; a bad-pixel mask extension is not the image), and the file's extension names."""
     try:
         # A damaged file's warnings wait for ingest, which names the problem.
         with warnings.catch_warnings(), fits.open(path, mode="readonly") as hdul:
             warnings.simplefilter("ignore")
             names = {hdu.name for hdu in hdul}
-            for hdu in hdul:
-                if hdu.is_image and hdu.header.get("NAXIS") == 2:
-                    return hdu.header.copy(), names
+            for index, hdu in enumerate(hdul):
+                if hdu.is_image and hdu.header.get("NAXIS") == 2 and not is_bad_pixel_mask(index, hdu):
+                    header = inherited_header(hdul[0].header, hdu.header) if index else hdu.header.copy()
+                    return header, names
     except (OSError, ValueError) as error:
         raise FrameError(path, f"cannot be read as FITS ({error})") from error
     raise FrameError(path, "holds no 2D image")

@@ -24,7 +24,7 @@ def inventory(folder, *, default_kind: str = "light", listed_in: str | None = No
     FileNotFoundError
         The folder does not exist.
     FrameError
-        It holds no FITS file, two lights share a frame name, a file cannot be read (except a light's: ingest
+        It holds no FITS file, two lights share a frame name, a path holds a brace, a file cannot be read (except a light's: ingest
         says what is wrong with it) or it is a master made by another program.
     """
     folder = Path(folder)
@@ -34,6 +34,9 @@ def inventory(folder, *, default_kind: str = "light", listed_in: str | None = No
                    and not any(part.startswith(".") for part in path.relative_to(folder).parts))
     if not paths:
         raise FrameError(folder, f"holds no FITS frame (looked for {', '.join(FITS_SUFFIXES)}, also .gz)")
+    for path in paths:
+        if "{" in str(path) or "}" in str(path):
+            raise FrameError(path, "its path holds '{' or '}', which Snakemake reads as a wildcard: rename it")
     frames = [_described(path, folder, default_kind, listed_in) for path in paths]
     lights: dict[str, Path] = {}
     for info in frames:

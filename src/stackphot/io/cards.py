@@ -19,6 +19,15 @@ def clean_card_text(text: str, width: int = 72) -> list[str]:
     return textwrap.wrap(printable, width, break_on_hyphens=False) or [""]
 
 
+def ascii_text(text: str) -> str:
+    """Text a FITS card value can hold: accents dropped (``Ångström`` is ``Angstrom``), any other non-ASCII or
+    control character ``?``."""
+    import unicodedata
+
+    plain = "".join(c for c in unicodedata.normalize("NFKD", str(text)) if not unicodedata.combining(c))
+    return re.sub(r"[^\x20-\x7e]", "?", plain)
+
+
 def add_cards(header: fits.Header, kind: str, lines) -> None:
     """Append COMMENT or HISTORY lines to a header, each cleaned and wrapped to valid FITS cards."""
     add = header.add_history if kind == "HISTORY" else header.add_comment

@@ -13,7 +13,9 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-FITS_SUFFIXES = (".fits", ".fit", ".fts")
+# The names of a frame's file: FITS, and tile-compressed FITS as fpack and observatory archives write it.
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.fz", ".fit.fz", ".fts.fz", ".fz")
+_LONGEST_FIRST = sorted(FITS_SUFFIXES, key=len, reverse=True)  # x.fits.fz is frame x, not x.fits
 
 
 class FrameError(ValueError):
@@ -26,12 +28,16 @@ class FrameError(ValueError):
 
 
 def frame_stem(path) -> str | None:
-    """Name of a frame file without its FITS suffix (and ``.gz``), or None if it is not a FITS name."""
+    """Name of a frame file without its FITS suffix (and ``.gz``), or None if it is not a FITS name.
+
+    The suffixes are FITS_SUFFIXES, any case: ``a.fits``, ``b.FIT``, ``c.fts.gz``, the tile-compressed
+    ``d.fits.fz`` and ``e.fz`` are frames ``a`` to ``e``.
+    """
     name = Path(path).name
     lower = name.lower()
     if lower.endswith(".gz"):
         name, lower = name[:-3], lower[:-3]
-    for suffix in FITS_SUFFIXES:
+    for suffix in _LONGEST_FIRST:
         if lower.endswith(suffix):
             return name[: -len(suffix)]
     return None

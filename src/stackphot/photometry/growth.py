@@ -211,8 +211,9 @@ def measure_growth_curves(data, photometry: pd.DataFrame, *, radius: float, tota
     return GrowthSummary(table=table, curves=curves, correction=correction, left_out=left_out)
 
 
-def plot_curve_of_growth(profiles, path) -> Path:
-    """Write a PNG of encircled energy against radius for each star, with each star's r50 marked.
+def plot_curve_of_growth(profiles, path, *, note: str | None = None) -> Path:
+    """Write a PNG of encircled energy against radius for each star, with each star's r50 marked; ``note``,
+    written across the axes, says why there is no curve where there is none.
 
     Uses a bare matplotlib ``Figure`` (Agg), so the caller's pyplot backend and state are untouched.
     """
@@ -227,10 +228,12 @@ def plot_curve_of_growth(profiles, path) -> Path:
         (line,) = axes.plot(profile.radii, profile.ee, lw=1,
                             label=f"({profile.x:.0f}, {profile.y:.0f}) r50 {profile.r50:.2f}")
         axes.plot([profile.r50], [0.5], "o", color=line.get_color())
+    if note:
+        axes.text(0.5, 0.5, note, transform=axes.transAxes, ha="center", va="center", wrap=True)
     axes.axhline(0.5, color="grey", lw=0.5, ls=":")
     axes.set_xlabel("radius (px)")
     axes.set_ylabel("encircled energy")
-    if len(profiles) <= 12:  # a legend of more stars would hide the curves
+    if 0 < len(profiles) <= 12:  # a legend of more stars would hide the curves
         axes.legend(fontsize="small")
     path = Path(path)
     figure.savefig(path, dpi=100)

@@ -13,8 +13,8 @@ from stackphot.io import read_table
 def read_selection(path) -> pd.DataFrame:
     """The ``frame_selection.csv`` written by the select_frames rule, in frame order: every quality column,
     ``accepted`` as bool and ``reason`` as text ('' for an accepted frame)."""
-    selection = read_table(path, "reason", "method", "note", "duplicate_of")
-    for column in ("reason", "note", "duplicate_of"):
+    selection = read_table(path, "reason", "method", "note", "duplicate_of", "bad_frame")
+    for column in ("reason", "note", "duplicate_of", "bad_frame"):
         if column in selection:
             selection[column] = selection[column].fillna("")
     selection["accepted"] = selection["accepted"].astype(bool)
@@ -56,20 +56,24 @@ def judge_frames(quality: pd.DataFrame, *, reference: str, min_correlation: floa
     ``n_stars, fwhm`` when their limits are set) with ``accepted`` and ``reason`` columns; the reason says
     why a frame is rejected, and is empty for accepted frames.
 
-    A frame is rejected when it could not be registered (neither a cross-correlation nor a star fit: a
-    closed-dome or blank frame), when it was registered by cross-correlation alone (fewer than
-    ``min_matched_stars`` matched stars) and its correlation with the reference at the found shift is
-    below ``min_correlation`` (unrelated light: clouds, another field, pure noise), when less
-    than ``min_overlap`` of it lands on the reference, or, where the limits are given, when it shows fewer
-    than ``min_stars`` stars or their FWHM is above ``max_fwhm`` (or could not be measured). The reference
-    is always accepted. A frame in ``duplicates`` (from duplicate_files) is a copy of another: rejected
+    A frame is rejected when it holds no image: its ``bad_frame``, where the column is there, says why
+    (ingest's BADFRAME card, such as ``constant 0 everywhere``; empty or NaN for every other frame). It is
+    rejected when it could not be registered (neither a cross-correlation nor a star fit: a closed-dome or
+    blank frame), when it was registered by cross-correlation alone (fewer than ``min_matched_stars``
+    matched stars) and its correlation with the reference at the found shift is below ``min_correlation``
+    (unrelated light: clouds, another field, pure noise), when less than ``min_overlap`` of it lands on the
+    reference, or, where the limits are given, when it shows fewer than ``min_stars`` stars or their FWHM
+    is above ``max_fwhm`` (or could not be measured). The reference is always accepted. A frame in ``duplicates`` (from duplicate_files) is a copy of another: rejected
     with that reason, and ``duplicate_of`` names the frame kept ('' for every other frame).
     """
     duplicates = duplicates or {}
     reasons = []
     for row in quality.itertuples():
+        bad_frame = getattr(row, "bad_frame", "")
         if row.frame == reference:
             reasons.append("")
+        elif isinstance(bad_frame, str) and bad_frame:
+            reasons.append(f"no image: {bad_frame} (every pixel masked at ingest: a camera or transfer fault?)")
         elif row.frame in duplicates:
             reasons.append(duplicates[row.frame].reason)
         elif not (np.isfinite(row.dy) and np.isfinite(row.dx)):

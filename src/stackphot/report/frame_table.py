@@ -89,12 +89,17 @@ QUALITY_FORMATS = {"exptime": "{:g}", "sky_level": "{:.1f}", "sky_rms": "{:.2f}"
                    "xcorr_residual": "{:.3f}", "wcs_offset": "{:.2f}", "correlation": "{:.4f}",
                    "xcorr_error": "{:.4f}", "overlap": "{:.3f}"}
 
+# Columns of sentences: wrapped, so that the table keeps to the width of a page.
+TEXT_COLUMNS = ("reason", "note", "calibration", "calibration_warning")
+
 _HTML_STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1em; color: #222; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { padding: 0.25em 0.55em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; position: sticky; top: 0; }
 td:first-child, th:first-child { text-align: left; }
+td.text { white-space: normal; min-width: 14em; max-width: 28em; text-align: left; }
+div.scroll { overflow-x: auto; }
 tr.reference td { background: #eef6ff; font-weight: 600; }
 p.note { max-width: 60em; color: #555; font-size: 0.9em; }
 """
@@ -102,7 +107,9 @@ p.note { max-width: 60em; color: #555; font-size: 0.9em; }
 
 def frame_quality_html(table: pd.DataFrame, *, title: str, note: str = "") -> str:
     """A standalone HTML page (no external files) of a ``frame_quality_table``; the reference row marked."""
-    columns = [column for column in table.columns if column != "reference"]
+    # The verdict first: a report's frame narrower than the table still shows which frames were stacked.
+    first = [column for column in ("frame", "accepted", "reason") if column in table]
+    columns = first + [column for column in table.columns if column not in first and column != "reference"]
     head = "".join(f"<th>{html.escape(str(column))}</th>" for column in columns)
     rows = []
     for record in table.to_dict("records"):
@@ -115,11 +122,12 @@ def frame_quality_html(table: pd.DataFrame, *, title: str, note: str = "") -> st
                 text = QUALITY_FORMATS[column].format(value)
             else:
                 text = str(value)
-            cells.append(f"<td>{html.escape(text)}</td>")
+            css = ' class="text"' if column in TEXT_COLUMNS else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
         css = ' class="reference"' if record.get("reference") else ""
         rows.append(f"<tr{css}>{''.join(cells)}</tr>")
     note_html = f'<p class="note">{html.escape(note)}</p>' if note else ""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{html.escape(title)}</title>\n<style>{_HTML_STYLE}</style>\n</head>\n<body>\n"
-            f"<h2>{html.escape(title)}</h2>\n<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
-            + "\n".join(rows) + f"\n</tbody>\n</table>\n{note_html}\n</body>\n</html>\n")
+            f'<h2>{html.escape(title)}</h2>\n<div class="scroll"><table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n'
+            + "\n".join(rows) + f"\n</tbody>\n</table></div>\n{note_html}\n</body>\n</html>\n")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from stackphot.report.display import ZSCALE_BRIGHTNESS, display_stretch, new_figure, show_image
 
@@ -43,6 +44,24 @@ def pick_showcase_source(x, y, *, flux, flags, shape, half_size: float):
             index = np.flatnonzero(candidates)
             return int(index[np.argmax(flux[index])])
     return None
+
+
+def catalog_numbers(photometry: pd.DataFrame, catalog: pd.DataFrame | None = None) -> str:
+    """The catalog in one line: sources, unflagged ones, median FWHM (px, of the catalog) and the 5-sigma
+    limiting magnitude, where log SNR against magnitude, fitted over the unflagged sources of SNR 3 to 100,
+    reaches 5 (none with fewer than 3 such sources)."""
+    unflagged = photometry[photometry["flags"] == 0]
+    text = f"{len(photometry)} sources ({len(unflagged)} unflagged)"
+    fwhm = pd.to_numeric(catalog["fwhm"], errors="coerce") if catalog is not None and "fwhm" in catalog else None
+    if fwhm is not None and fwhm.notna().any():
+        text += f", median FWHM {fwhm.median():.2f} px"
+    snr = unflagged["flux"] / unflagged["flux_err"]
+    usable = np.isfinite(unflagged["mag"]) & (snr >= 3) & (snr <= 100)
+    if usable.sum() >= 3:
+        slope, intercept = np.polyfit(unflagged["mag"][usable], np.log10(snr[usable]), 1)
+        if slope < 0:
+            text += f", 5-sigma limit mag {(np.log10(5) - intercept) / slope:.2f}"
+    return text
 
 
 def stack_figure(data, x, y, *, radius: float, annulus, flags=None, flux=None, unit: str = "adu",

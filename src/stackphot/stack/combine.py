@@ -57,6 +57,35 @@ class CombineResult:
     rejected: np.ndarray
 
 
+WEIGHTINGS = ("none", "noise", "fwhm", "stars")
+
+
+def frame_weights(frames, weighting: str) -> np.ndarray | None:
+    """Each frame's relative weight in the stack (mean 1), from its row of ``frames``: ``noise``, one over
+    its sky RMS squared (``sky_rms``: inverse variance); ``fwhm``, one over its FWHM squared (sharper frames
+    count more, the weighting Siril offers); ``stars``, its star count (``n_stars``: thin cloud and haze
+    count less); ``none``: None, every frame alike.
+
+    Raises
+    ------
+    ValueError
+        An unknown weighting, or a frame whose figure is missing or not positive (named).
+    """
+    if weighting not in WEIGHTINGS:
+        raise ValueError(f"unknown frame weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    if weighting == "none":
+        return None
+    column = {"noise": "sky_rms", "fwhm": "fwhm", "stars": "n_stars"}[weighting]
+    figures = np.asarray(frames[column], dtype=np.float64)
+    bad = ~(np.isfinite(figures) & (figures > 0))
+    if bad.any():
+        names = ", ".join(str(name) for name in np.asarray(frames["frame"])[bad])
+        raise ValueError(f"stack: weights: {weighting} needs each frame's {column}, which {names} lack(s): "
+                         "choose another weighting")
+    weights = figures if weighting == "stars" else 1 / figures**2
+    return weights / weights.mean()
+
+
 def block_rows(n_frames: int, nx: int, *, memory_mb: float, itemsize: int = 4, copies: int = WORKING_COPIES) -> int:
     """Number of image rows per block so that ``copies`` copies of a block fit in ``memory_mb``.
 
@@ -87,6 +116,7 @@ def combine(
     memory_mb: float = 512,
     out: CombineResult | None = None,
     workers: int = 1,
+    weights=None,
 ) -> CombineResult:
     """Combine an aligned cube of frames into one image, ignoring non-finite values pixel by pixel.
 
@@ -124,6 +154,10 @@ def combine(
     workers : int
         Threads combining blocks at once (numpy releases the GIL in its loops); the result does not depend
         on it, bit for bit.
+    weights : array-like of n_frames floats, optional
+        Relative weight of each frame (``frame_weights``) in ``mean``, ``sum`` and ``sigma_clip``: the image is
+        ``sum(w v) / sum(w)`` over the kept values and its error ``sqrt(sum(w**2 err**2)) / sum(w)``; the
+        clipping itself is unweighted. None: every frame alike, as before, bit for bit.
     out : CombineResult, optional
         Preallocated outputs of shape (ny, nx), e.g. memmaps, so a huge stack is written without being held
         in memory: ``error`` must be an array exactly when an error cube is given. Values are cast to the
@@ -150,6 +184,12 @@ def combine(
         raise ValueError(f"unknown combine method {method!r}; choose one of {', '.join(METHODS)}")
     cube = _as_cube(cube)
     n_frames, ny, nx = cube.shape
+    if weights is not None:
+        weights = np.asarray(weights, dtype=np.float64)
+        if method == "median":
+            raise ValueError("frame weights apply to mean, sum and sigma_clip, not to median")
+        if weights.shape != (n_frames,) or not (np.isfinite(weights).all() and (weights > 0).all()):
+            raise ValueError(f"weights must be {n_frames} positive numbers, one per frame, not {weights.tolist()}")
     if error is not None:
         error = _as_cube(error)
         if error.shape != cube.shape:
@@ -176,7 +216,7 @@ def combine(
             values = np.array(cube[:, block, :], dtype=np.float64)
             errors = None if error is None else np.array(error[:, block, :], dtype=np.float64)
             image, propagated, coverage, rejected = _combine_block(
-                values, errors, method=method, n_frames=n_frames, sigma=sigma, maxiters=maxiters
+                values, errors, method=method, n_frames=n_frames, sigma=sigma, maxiters=maxiters, weights=weights
             )
         out.image[block] = image
         out.coverage[block] = coverage
@@ -218,8 +258,11 @@ def _check_out(out: CombineResult, shape: tuple[int, int], *, with_error: bool) 
             raise ValueError(f"out.{name} has shape {tuple(array.shape)}, expected {shape}")
 
 
-def _combine_block(values, errors, *, method, n_frames, sigma, maxiters):
+def _combine_block(values, errors, *, method, n_frames, sigma, maxiters, weights=None):
     """Combine one float64 block (n_frames, rows, nx), which it may overwrite; returns the four row arrays."""
+    if weights is not None:
+        return _weighted_block(values, errors, method=method, n_frames=n_frames, sigma=sigma, maxiters=maxiters,
+                               weights=weights)
     finite = np.isfinite(values)
     coverage = finite.sum(axis=0)
     if method == "sigma_clip":
@@ -243,6 +286,25 @@ def _combine_block(values, errors, *, method, n_frames, sigma, maxiters):
             propagated *= n_frames
         elif method == "median":
             propagated *= MEDIAN_EFFICIENCY
+    return image, propagated, coverage, rejected
+
+
+def _weighted_block(values, errors, *, method, n_frames, sigma, maxiters, weights):
+    """``_combine_block`` with a weight per frame (mean, sum, sigma_clip)."""
+    finite = np.isfinite(values)
+    coverage = finite.sum(axis=0)
+    kept = _clip(values, errors, finite, sigma=sigma, maxiters=maxiters) if method == "sigma_clip" else finite
+    rejected = coverage - kept.sum(axis=0)
+    frame_weights = weights[:, None, None] * kept
+    total_weight = _sum_over_frames(frame_weights, kept)
+    image = _sum_over_frames(values * frame_weights, kept) / total_weight
+    if method == "sum":
+        image *= n_frames
+    propagated = None
+    if errors is not None:
+        propagated = np.sqrt(_sum_over_frames(np.square(errors * frame_weights), kept)) / total_weight
+        if method == "sum":
+            propagated *= n_frames
     return image, propagated, coverage, rejected
 
 

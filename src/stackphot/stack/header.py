@@ -28,9 +28,12 @@ def _mid_time(frames: pd.DataFrame) -> str | None:
 
 
 def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd.DataFrame, *, method: str,
-                 options: str = "", rejected: pd.DataFrame | None = None) -> fits.Header:
+                 options: str = "", rejected: pd.DataFrame | None = None, weights=None,
+                 weighting: str = "none") -> fits.Header:
     """Header for a stack of ``frames`` (the frames table) aligned by ``shifts`` (the registration table: frame and the transform's columns); the
-    ``rejected`` frames (frames-table rows with a ``reason``) are named in HISTORY with why.
+    ``rejected`` frames (frames-table rows with a ``reason``) are named in HISTORY with why. ``weights``, each frame's
+    relative weight (``frame_weights``) where the frames were weighted by ``weighting``, are in HISTORY, and
+    the card WEIGHTS names the weighting.
 
     EXPTIME is in the image's own terms: the total for ``sum``, one frame's mean exposure for the others
     (whose pixel values are per-frame averages); TEXPTIME is always the total.
@@ -42,6 +45,7 @@ def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd
     total = float(exptimes.sum()) if exptimes.notna().all() else None
     header["NCOMBINE"] = (len(frames), "number of frames combined")
     header["STACKMTH"] = (method, "combination method")
+    header["WEIGHTS"] = (weighting if weights is not None else "none", "frame weights (HISTORY: each frame's)")
     if total is not None:
         header["TEXPTIME"] = (total, "total exposure of the combined frames (s)")
         header["EXPTIME"] = (total if method == "sum" else total / len(frames), "exposure the pixel values represent (s)")
@@ -64,6 +68,8 @@ def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd
         history += [f"input {row.file}", f"  sha256 {row.sha256}"]
     history += [f"shift {row.file}: {Transform.from_row(row)} (correlation {row.correlation:.3f})"
                 for row in merged.itertuples()]
+    if weights is not None:
+        history += [f"weight {row.file}: {weight:.4f}" for row, weight in zip(merged.itertuples(), weights)]
     if rejected is not None:
         history += [f"rejected {row.file}: {row.reason}" for row in rejected.itertuples()]
     history.append(versions_line())
