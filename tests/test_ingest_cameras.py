@@ -68,7 +68,7 @@ def test_a_gain_that_reads_as_electrons_per_adu_is_still_taken(gain):
 
 @pytest.mark.shared
 def test_a_seestar_frame_without_a_gain_in_the_config_stops_naming_the_file(shared_data):
-    path = sorted((shared_data / "seestar_m94").glob("*.fit"))[0]
+    path = min((shared_data / "seestar_m94").glob("*.fit"))
     with pytest.raises(FrameError) as error:
         ingest_frame(read_raw_frame(path))
     assert str(error.value).startswith(f"{path}: header card GAIN = 80 is the camera's gain setting")

@@ -129,6 +129,9 @@ def _sharp(data, left_out, step, candidates, threshold) -> np.ndarray:
     return sharp
 
 
+MIN_DEFECT_FRAMES = 3
+
+
 class DefectCounts:
     """How often each pixel of the detector was a spike, accumulated one frame at a time (``add``): two integer
     maps, whatever the number of frames."""
@@ -160,7 +163,8 @@ class DefectCounts:
         return int(found.sum())
 
     def defects(self, min_fraction: float) -> DefectMap:
-        """The pixels that were spikes in at least ``min_fraction`` of the frames where they had data.
+        """The pixels that were spikes in at least ``min_fraction`` of the frames where they had data, and in
+        at least MIN_DEFECT_FRAMES frames (a dataset of fewer frames has no defect).
 
         Raises
         ------
@@ -171,7 +175,9 @@ class DefectCounts:
             raise ValueError(f"min_fraction must be in (0, 1], got {min_fraction}")
         if self.spikes is None:
             raise ValueError("no frame to find defects in")
-        needed = np.maximum(np.ceil(min_fraction * self.valid - 1e-9), 1)
+        # In one or two frames a sharp star is a spike as often as a hot pixel: only a pixel that is one in
+        # MIN_DEFECT_FRAMES frames or more is told apart by its staying put.
+        needed = np.maximum(np.ceil(min_fraction * self.valid - 1e-9), MIN_DEFECT_FRAMES)
         return DefectMap(self.spikes >= needed, self.spikes, self.n_frames, self.nsigma, float(min_fraction))
 
 
