@@ -39,8 +39,4 @@ for dataset in DATASETS:
 rule defects:
     """Stage target (`snakemake defects`): the defect map of every dataset whose settings ask for one."""
     input:
-        [
-            f"results/{name}/defects.fits"
-            for name in DATASETS
-            if setting("background/defects", name)
-        ],
+        stage_products("defects"),
