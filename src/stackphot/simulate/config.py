@@ -9,11 +9,15 @@ from dataclasses import dataclass
 from stackphot.options import check_fields, check_values
 
 
-def _pair(value, kind, name):
-    pair = tuple(kind(v) for v in value)
-    if len(pair) != 2:
-        raise ValueError(f"{name} must have two values, got {value!r}")
-    return pair
+# The colour of the data pixels [0, 0], [0, 1], [1, 0], [1, 1] (numpy order, row 0 first) of each 2x2 cell.
+BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
+
+
+def _values(value, kind, name, length=2):
+    values = tuple(kind(v) for v in value)
+    if len(values) != length:
+        raise ValueError(f"{name} must have {length} values, got {value!r}")
+    return values
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,16 @@ class SimulationConfig:
     meridian_flip : int or None
         1-based number of the first frame taken after a German equatorial mount's meridian flip: it and every
         later frame are turned by another 180 degrees. None: no flip.
+    bayer_pattern : str or None
+        None: a monochrome camera. Otherwise a colour camera's filter mosaic, one of ``BAYER_PATTERNS``: the
+        colours of the data pixels ``[0, 0]``, ``[0, 1]``, ``[1, 0]``, ``[1, 1]`` (numpy order, row 0 first, as
+        stored) of every 2x2 cell, e.g. ``"RGGB"``. The shape must then be even in both axes.
+    star_colour_range : tuple of float
+        Colour sets: each star's red/green and blue/green flux ratios are drawn, independently, log-uniformly
+        in this range (``flux`` is the star's green flux).
+    sky_colour : tuple of float
+        Colour sets: the sky's level in the red, green and blue pixels relative to ``sky``. The default is a
+        light-polluted sky, brighter in red and fainter in blue than in green.
     """
 
     shape: tuple[int, int] = (1040, 1392)
@@ -142,13 +156,19 @@ class SimulationConfig:
     max_rotation: float = 0.0
     scale_change: float = 0.0
     meridian_flip: int | None = None
+    bayer_pattern: str | None = None
+    star_colour_range: tuple[float, float] = (0.5, 2.0)
+    sky_colour: tuple[float, float, float] = (1.1, 1.0, 0.8)
 
     def __post_init__(self):
         # YAML gives lists where tuples are meant and reads an unquoted timestamp as a datetime:
         # normalise (the dataclass is frozen, hence object.__setattr__), then check.
-        normalised = {"shape": _pair(self.shape, int, "shape")}
-        for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu", "sky_centre"):
-            normalised[name] = _pair(getattr(self, name), float, name)
+        normalised = {
+            "shape": _values(self.shape, int, "shape"),
+            "sky_colour": _values(self.sky_colour, float, "sky_colour", length=3),
+        }
+        for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu", "sky_centre", "star_colour_range"):
+            normalised[name] = _values(getattr(self, name), float, name)
         if isinstance(self.start_time, dt.date):
             normalised["start_time"] = self.start_time.isoformat()
         for name, value in normalised.items():
@@ -189,6 +209,14 @@ class SimulationConfig:
             or (isinstance(self.meridian_flip, int) and 2 <= self.meridian_flip <= self.n_frames),
             "sky_centre must be RA in [0, 360) and Dec in [-90, 90]": 0 <= self.sky_centre[0] < 360
             and -90 <= self.sky_centre[1] <= 90,
+            f"bayer_pattern must be one of {', '.join(BAYER_PATTERNS)} or null, got {self.bayer_pattern!r}": (
+                self.bayer_pattern is None or self.bayer_pattern in BAYER_PATTERNS
+            ),
+            f"a colour set's shape must be even in both axes (whole 2x2 Bayer cells), got {self.shape}": (
+                self.bayer_pattern is None or not (self.shape[0] % 2 or self.shape[1] % 2)
+            ),
+            "star_colour_range must be 0 < low <= high": 0 < self.star_colour_range[0] <= self.star_colour_range[1],
+            "sky_colour must be >= 0": min(self.sky_colour) >= 0,
         }
         check_values(checks, "simulation config")
 

@@ -26,6 +26,23 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 
 
+def _star_colours(config: SimulationConfig, stars: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """``stars`` with a colour set's truth columns ``flux_r``, ``flux_g``, ``flux_b``: ``flux`` times each
+    star's red/green and blue/green ratios, log-uniform in ``star_colour_range`` (``flux_g`` is ``flux``).
+    A star's two draws are its own row of the draws, so its colour does not depend on the fainter stars."""
+    ratios = np.exp(rng.uniform(*np.log(config.star_colour_range), (len(stars), 2)))
+    flux = stars["flux"].to_numpy()
+    return stars.assign(
+        flux_r=np.round(flux * ratios[:, 0], _DECIMALS), flux_g=flux, flux_b=np.round(flux * ratios[:, 1], _DECIMALS)
+    )
+
+
+def _bayer_channels(pattern: str, shape: tuple[int, int]) -> np.ndarray:
+    """Each pixel's filter under the mosaic ``pattern`` (e.g. ``"RGGB"``, even ``shape``): 0 R, 1 G, 2 B."""
+    cell = np.array(["RGB".index(colour) for colour in pattern]).reshape(2, 2)
+    return np.tile(cell, (shape[0] // 2, shape[1] // 2))
+
+
 def _star_catalog(config: SimulationConfig, rng: np.random.Generator) -> pd.DataFrame:
     ny, nx = config.shape
     # Stars up to this far off the reference frame can reach some frame (offset plus PSF wings).
