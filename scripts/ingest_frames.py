@@ -1,8 +1,9 @@
 """Rule ingest_frames: each raw frame of a batch -> float32 frame with ERR and MASK extensions."""
 
+import warnings
 from typing import TYPE_CHECKING
 
-from stackphot.ingest import ingest_product
+from stackphot.ingest import NoiseAssumedWarning, ingest_product
 from stackphot.io import read_raw_frame, valid_header, write_product
 from stackphot.provenance import sha256
 from stackphot.scripting import run_script
@@ -14,15 +15,20 @@ if TYPE_CHECKING:
 def main(smk, log):
     for raw_path, output in zip(smk.input.raw, smk.output.frames, strict=True):
         raw = read_raw_frame(raw_path)
-        ingested = ingest_product(raw, gain=smk.params.gain, read_noise=smk.params.read_noise,
-                                  saturation=smk.params.saturation, raw_sha256=sha256(raw.path))
+        header, problems = valid_header(raw.header)
+        # An assumed noise model and cards left out are mostly the same for every frame: noted in the frame's
+        # cards, they are said once for the dataset by tabulate_frames, not for each frame here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoiseAssumedWarning)
+            ingested = ingest_product(raw, gain=smk.params.gain, read_noise=smk.params.read_noise,
+                                      saturation=smk.params.saturation, offset=smk.params.offset,
+                                      raw_sha256=sha256(raw.path), left_out=problems)
         log.info("%s: %s", raw.path, ingested.frame.describe())
+        for problem in problems:
+            log.info("%s: a header card left out, not valid FITS: %s", raw.path, problem)
         if ingested.frame.bad_frame:
             log.warning("%s: no image (%s): written with every pixel masked, for the frame selection to reject",
                         raw.path, ingested.frame.bad_frame)
-        header, problems = valid_header(raw.header)
-        for problem in problems:
-            log.warning("%s: a header card left out, not valid FITS: %s", raw.path, problem)
         write_product(output, ingested.product, header)
 
 

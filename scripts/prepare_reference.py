@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from stackphot.io import read_image, write_image, write_table
-from stackphot.register import STAR_COLUMNS, prepare_frame
+from stackphot.register import STAR_COLUMNS, prepare_reference
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 
 def main(smk, log):
     data, header, ext = read_image(smk.input.frame, "MASK")
-    prepared, figures, stars = prepare_frame(data, ext["MASK"], crop=smk.params.crop,
-                                             smooth_sigma=smk.params.smooth_sigma, threshold=smk.params.threshold)
+    prepared, figures, stars = prepare_reference(data, ext["MASK"], name=header.get("ORIGFILE", smk.input.frame),
+                                                 crop=smk.params.crop, smooth_sigma=smk.params.smooth_sigma,
+                                                 threshold=smk.params.threshold)
     log.info("reference %s: %.1f%% of pixels above the threshold, %d stars (%d kept for matching)",
              header.get("ORIGFILE"), 100 * (prepared > 0).mean(), figures.n_stars, len(stars))
     write_image(smk.output.prepared, prepared, header,

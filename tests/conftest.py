@@ -17,6 +17,15 @@ def shared_data():
     return SHARED_DATA
 
 
+def shared_set(name):
+    """One real set's folder in ../shared/data, for a module's fixture (which cannot use the function-scoped
+    ``shared_data``); skipped when absent."""
+    folder = SHARED_DATA / name
+    if not folder.is_dir():
+        pytest.skip(f"real data not available: {folder} does not exist")
+    return folder
+
+
 def gaussian_star(shape, y0, x0, *, flux=1000.0, sigma=1.5):
     """A pixel-integrated circular Gaussian star (exact to the pixel, through error functions)."""
     from stars import integrated_gaussian

@@ -1,5 +1,6 @@
 import logging
 import runpy
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -7,10 +8,13 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import ROOT
-from stackphot.ingest import NONFINITE, SATURATED, error_map, ingest_frame, ingest_product, noise_model
-from stackphot.io import FrameError, RawFrame, read_image
+from conftest import ROOT, gaussian_star
+from stackphot.frames import header_warnings
+from stackphot.ingest import (NONFINITE, SATURATED, NoiseAssumedWarning, error_map, ingest_frame, ingest_product,
+                              noise_model)
+from stackphot.io import FrameError, RawFrame, read_image, read_raw_frame, valid_header, write_product
 from stackphot.provenance import sha256
+from workflow_helpers import run_snakemake
 
 
 def raw(data, **cards):
@@ -112,7 +116,7 @@ def ingest_script(tmp_path, raw_path, **params):
     main = runpy.run_path(str(ROOT / "scripts/ingest_frames.py"))["main"]
     output = tmp_path / "frame.fits"
     smk = SimpleNamespace(input=SimpleNamespace(raw=[raw_path]), output=SimpleNamespace(frames=[output]),
-                          params=SimpleNamespace(**{"gain": None, "read_noise": None, "saturation": None, **params}))
+                          params=SimpleNamespace(**{"gain": None, "read_noise": None, "saturation": None, "offset": None, **params}))
     main(smk, logging.getLogger("test"))
     return output
 
@@ -132,9 +136,58 @@ def test_ingest_keeps_a_frame_whose_header_has_an_illegal_card_and_says_which(tm
     assert raw_path.read_bytes() == before
     # The product's cards, in their order after the raw header's, and its HISTORY.
     keys = [key for key in written if key not in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND")]
-    assert keys == ["GAIN", "RDNOISE", "OBJECT", "BUNIT", "ORIGFILE", "ORIGSHA", "SATURATE", "HISTORY"]
+    assert keys == ["GAIN", "RDNOISE", "OBJECT", "BUNIT", "ORIGFILE", "ORIGSHA", "SATURATE", "BADCARDS", "HISTORY"]
+    assert written["BADCARDS"] == "Illegal keyword name 'EXP TIME'"  # for tabulate_frames to say once
     assert written["ORIGSHA"] == sha256(raw_path) and written["ORIGFILE"] == "raw.fits"
     assert written["SATURATE"] == 65535.0 and written.comments["GAIN"] == "e-/ADU (header GAIN)"
     assert list(written["HISTORY"]) == ["stackphot ingest: raw.fits HDU 0, BZERO/BSCALE applied, float32"]
     np.testing.assert_allclose(ext["ERR"], np.sqrt(np.arange(1000, 1064).reshape(8, 8) / 2.0 + 16.0), rtol=1e-6)
     assert not ext["MASK"].any()
+
+
+def camera_frame(path, seed, **cards):
+    """A raw uint16 frame of sky and one star, written with ``cards`` and an illegal 'EXP TIME' card."""
+    rng = np.random.default_rng(seed)
+    data = rng.poisson(500.0 + gaussian_star((64, 64), 30.0 + seed, 32.0, flux=2e4)).astype(np.uint16)
+    fits.PrimaryHDU(data, fits.Header([("EXPTIME2", 5.0), *cards.items()])).writeto(path)
+    path.write_bytes(path.read_bytes().replace(b"EXPTIME2", b"EXP TIME"))  # as a camera might write it
+    return path
+
+
+def test_the_header_notes_of_a_dataset_are_counted_once(tmp_path):
+    paths = []
+    for index, cards in enumerate([{}, {}, {"GAIN": 2.0, "RDNOISE": 8.0}]):
+        raw = read_raw_frame(camera_frame(tmp_path / f"raw{index}.fits", index, **cards))
+        header, problems = valid_header(raw.header)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NoiseAssumedWarning)
+            product, _ = ingest_product(raw, raw_sha256="0" * 64, left_out=problems)
+        paths.append(write_product(tmp_path / f"frame{index}.fits", product, header))
+    assert header_warnings(paths) == [
+        "2 of 3 frames: no gain in the config or header (GAIN, EGAIN, CCDGAIN): assuming 1 e-/ADU; set ingest: gain",
+        "2 of 3 frames: no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0; set ingest: "
+        "read_noise",
+        "3 of 3 frames: header cards left out, not valid FITS: Illegal keyword name 'EXP TIME'"]
+
+
+@pytest.mark.workflow
+def test_a_header_warning_is_given_once_for_the_dataset_not_once_per_frame(tmp_path):
+    """Three frames of a camera without GAIN and RDNOISE that writes an illegal card, ingested by three jobs:
+    before, each job's log warned of all three (multi-line warnings of the gain and read noise included)."""
+    night = tmp_path / "night"
+    night.mkdir()
+    for index in range(3):
+        camera_frame(night / f"frame_{index}.fits", index, **{"DATE-OBS": f"2024-05-01T22:0{index}:00"})
+    run_snakemake(tmp_path / "work", {"datasets": {"cam": {"path": str(night)}}, "run": {"batch_size": 1}},
+                  "results/cam/frames.csv")
+    logs = tmp_path / "work/logs/cam"
+    ingest_logs = sorted((logs / "ingest_frames").glob("*.log"))
+    assert len(ingest_logs) == 3
+    assert not [line for log in ingest_logs for line in log.read_text().splitlines() if " WARNING " in line]
+    warned = [line.split(" WARNING ", 1)[1] for line in (logs / "tabulate_frames.log").read_text().splitlines()
+              if " WARNING " in line]
+    assert warned == [
+        "3 of 3 frames: no gain in the config or header (GAIN, EGAIN, CCDGAIN): assuming 1 e-/ADU; set ingest: gain",
+        "3 of 3 frames: no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0; set ingest: "
+        "read_noise",
+        "3 of 3 frames: header cards left out, not valid FITS: Illegal keyword name 'EXP TIME'"]

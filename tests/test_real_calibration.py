@@ -7,6 +7,7 @@ import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 
+from conftest import shared_set
 from workflow_helpers import run_snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.shared]
@@ -15,11 +16,7 @@ BOX = 100  # px: the corner and centre boxes whose sky levels are compared
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory):
-    from conftest import SHARED_DATA
-
-    folder = SHARED_DATA / "bsu_sn2022yid"
-    if not folder.is_dir():
-        pytest.skip(f"real data not available: {folder} does not exist")
+    folder = shared_set("bsu_sn2022yid")
     work = tmp_path_factory.mktemp("bsu")
     run = run_snakemake(work, {"data": str(folder)}, "ingest", "calibrate")
     return work / "results" / "bsu_sn2022yid", run

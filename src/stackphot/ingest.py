@@ -43,6 +43,17 @@ SATURATED = 2
 BAD_PIXEL = 64  # marked by the raw file's bad-pixel mask extension (BPM, BADPIX, MASK, DQ)
 BAD_FRAME = 128  # every pixel of a frame that holds no image (one value everywhere); its BADFRAME card says why
 
+# What ingest notes of a header that is mostly the same for every frame of a camera: a job's log would repeat it
+# for each frame, so the frames table's job says it once for the dataset (``header_notes``).
+GAIN_ASSUMED = "no gain in the config or header (GAIN, EGAIN, CCDGAIN): assuming 1 e-/ADU; set ingest: gain"
+READ_NOISE_ASSUMED = ("no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0; "
+                      "set ingest: read_noise")
+LEFT_OUT = "header cards left out, not valid FITS"
+
+
+class NoiseAssumedWarning(UserWarning):
+    """No gain or read noise in the config or header: an assumed one is used (``noise_model``)."""
+
 
 @dataclass
 class NoiseModel:
@@ -131,10 +142,10 @@ def noise_model(header: fits.Header, *, gain=None, read_noise=None) -> NoiseMode
     if read_noise is None:
         read_noise, read_noise_source = _header_value(header, READ_NOISE_KEYS)
     if gain is None:
-        warnings.warn("no gain in the config or header (GAIN, EGAIN, CCDGAIN): assuming 1 e-/ADU", stacklevel=2)
+        warnings.warn(GAIN_ASSUMED, NoiseAssumedWarning, stacklevel=2)
         gain, gain_source = 1.0, "assumed"
     if read_noise is None:
-        warnings.warn("no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0", stacklevel=2)
+        warnings.warn(READ_NOISE_ASSUMED, NoiseAssumedWarning, stacklevel=2)
         read_noise, read_noise_source = 0.0, "assumed"
     if gain <= 0 or read_noise < 0:
         raise ValueError(f"gain must be positive and read noise not negative (got {gain}, {read_noise})")
@@ -224,11 +235,12 @@ class IngestedFrame:
         return text
 
 
-def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) -> IngestedFrame:
+def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None, offset=None) -> IngestedFrame:
     """Validate a raw frame and compute its error map and mask.
 
-    A ``PEDESTAL`` card (the SBFITSEXT convention: value to add for zero-based ADU, as MaxIm DL writes it)
-    is honoured for the Poisson term. The raw file's bad-pixel mask (``raw.bad_pixels``, from its BPM, BADPIX,
+    The counts less the camera's zero level are Poisson: ``offset`` (ADU, the config's `ingest: offset`, what
+    a CMOS camera's offset setting adds to every pixel) where given, else a ``PEDESTAL`` card (the SBFITSEXT
+    convention: value to add for zero-based ADU, as MaxIm DL writes it), else 0. The raw file's bad-pixel mask (``raw.bad_pixels``, from its BPM, BADPIX,
     MASK or DQ extension) marks its pixels BAD_PIXEL.
 
     A constant frame (all 0: a camera or transfer fault) carries no sky, but is no reason to stop a night:
@@ -252,7 +264,7 @@ def ingest_frame(raw: RawFrame, *, gain=None, read_noise=None, saturation=None) 
         noise = noise_model(raw.header, gain=gain, read_noise=read_noise)
     except ValueError as error:
         raise FrameError(raw.path, str(error)) from error
-    pedestal = float(raw.header.get("PEDESTAL", 0.0) or 0.0)
+    pedestal = -float(offset) if offset is not None else float(raw.header.get("PEDESTAL", 0.0) or 0.0)
     saturation, saturation_source = find_saturation(raw, saturation=saturation)
     mask = np.where(finite, 0, NONFINITE).astype(np.uint8)
     if bad_frame:
@@ -274,7 +286,8 @@ class Ingested(NamedTuple):
     frame: IngestedFrame
 
 
-def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None, raw_sha256: str) -> Ingested:
+def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None, offset=None, raw_sha256: str,
+                   left_out=()) -> Ingested:
     """A raw frame as the ingest stage writes it: float32 data with ERR and MASK, and the cards that say how.
 
     The cards give the noise model with its source (GAIN, RDNOISE), the units (BUNIT), the raw file and its
@@ -282,14 +295,14 @@ def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None
     level used for the mask (SATURATE, when there is one), and for a frame that holds no image why (BADFRAME:
     every pixel is masked and the frame selection rejects it). ``raw_sha256`` is given by the caller, who has
     the file; this function reads nothing. The raw header itself is not checked here: write the product
-    over ``io.valid_header(raw.header)``.
+    over ``io.valid_header(raw.header)``, whose problems, given as ``left_out``, go into the card BADCARDS.
 
     Raises
     ------
     FrameError
         As ``ingest_frame``: no finite pixel, a noise card that holds no number, or a GAIN that is a setting.
     """
-    frame = ingest_frame(raw, gain=gain, read_noise=read_noise, saturation=saturation)
+    frame = ingest_frame(raw, gain=gain, read_noise=read_noise, saturation=saturation, offset=offset)
     noise, name = frame.noise, Path(raw.path).name
     cards = {
         "GAIN": (noise.gain, f"e-/ADU ({noise.gain_source})"),
@@ -303,6 +316,8 @@ def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None
         cards["SATURATE"] = (frame.saturation, "ADU, where the top values pile up" if pile_up else "ADU")
     if frame.bad_frame:
         cards["BADFRAME"] = (frame.bad_frame, "no image: every pixel masked")
+    if left_out:
+        cards["BADCARDS"] = "; ".join(left_out)  # the problems' text leaves no room for a comment
     history = [f"stackphot ingest: {name} HDU {raw.hdu_index}, BZERO/BSCALE applied, float32"]
     if frame.saturation_source == "pile-up":
         history.append(f"SATURATE {frame.saturation:.0f} ADU: where the frame's top values pile up, no card gave it")
@@ -310,7 +325,19 @@ def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None
         history.append(f"no image ({frame.bad_frame}): every pixel masked, MASK bit {BAD_FRAME}")
     if raw.bad_pixels is not None:
         history.append(f"{raw.bad_pixels.describe()}, MASK bit {BAD_PIXEL}")
+    if offset is not None:
+        history.append(f"ERR: Poisson above the camera's offset {float(offset):g} ADU (ingest: offset)")
     if noise.assumed:
         history.append("error map assumes gain 1 and no read noise: sqrt(counts)")
     product = Product(frame.data, {"ERR": frame.error, "MASK": frame.mask}, cards, history)
     return Ingested(product, frame)
+
+
+def header_notes(header: fits.Header) -> list[str]:
+    """What ``ingest_product`` noted of an ingested frame's raw header, from the cards it wrote: an assumed
+    gain or read noise (their comments say ``assumed``), the cards left out as not valid FITS (BADCARDS)."""
+    notes = [note for key, note in (("GAIN", GAIN_ASSUMED), ("RDNOISE", READ_NOISE_ASSUMED))
+             if key in header and "(assumed)" in header.comments[key]]
+    if "BADCARDS" in header:
+        notes.append(f"{LEFT_OUT}: {header['BADCARDS']}")
+    return notes

@@ -7,10 +7,10 @@ import resource
 import sys
 from pathlib import Path
 
-from stackphot.io import log_to
+from stackphot.io import DiskFullError, log_to
 
-# Errors that describe a problem with the user's data or configuration: shown as one clear line.
-USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError)
+# Errors that describe a problem with the user's data, configuration or disk: shown as one clear line.
+USER_ERRORS: tuple[type[Exception], ...] = (ValueError, FileNotFoundError, PermissionError, DiskFullError)
 
 
 def run_script(main, smk) -> None:

@@ -25,6 +25,7 @@ for dataset, index, frames in frame_batches():
             gain=setting("ingest/gain", dataset),
             read_noise=setting("ingest/read_noise", dataset),
             saturation=setting("ingest/saturation", dataset),
+            offset=setting("ingest/offset", dataset),
         script:
             "../../scripts/ingest_frames.py"
 

@@ -7,6 +7,7 @@ killed job never leaves a half-written file under a name a later run would take 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import uuid
@@ -25,6 +26,17 @@ class FrameError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{path}: {problem}")
+
+
+class DiskFullError(OSError):
+    """A product could not be written for want of space (ENOSPC) or quota (EDQUOT); the message names the
+    product and the fix, for a user to whom the errno alone says nothing."""
+
+    def __init__(self, path, cause: OSError):
+        what = "disk quota exceeded" if cause.errno == errno.EDQUOT else "no space left on device"
+        super().__init__(f"{what} writing {path}: free space on that disk or run from a folder on another one")
+        self.errno = cause.errno
+        self.path = Path(path)
 
 
 def frame_stem(path) -> str | None:
@@ -46,7 +58,13 @@ def frame_stem(path) -> str | None:
 @contextmanager
 def atomic_write(path):
     """Yield a temporary path beside ``path``; on success it becomes ``path`` (one rename), on failure it is
-    removed. A killed job therefore never leaves a half-written file under the final name."""
+    removed. A killed job therefore never leaves a half-written file under the final name.
+
+    Raises
+    ------
+    DiskFullError
+        When the disk is full or the quota used up (ENOSPC, EDQUOT), naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
@@ -56,6 +74,11 @@ def atomic_write(path):
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(error, DiskFullError):
+            raise DiskFullError(path, error) from error
+        raise
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise

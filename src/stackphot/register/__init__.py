@@ -20,23 +20,23 @@ WCS (``wcs``), it is one more starting point of the matching, and the row says h
 from __future__ import annotations
 
 import numpy as np
-from astropy.stats import mad_std
 
 from stackphot.geometry import Transform, frame_grid, rms_distance
-from stackphot.ingest import NONFINITE
+from stackphot.ingest import SATURATED
 from stackphot.io import read_table
 from stackphot.register.correlate import (NothingToRegisterError, RegistrationError, Shift, measure_shift,
                                           spectrum)
-from stackphot.register.prepare import (clean_for_registration, crop_region, prepare_for_registration, smooth,
-                                        stretch, subtract_line_medians)
+from stackphot.register.prepare import (clean_for_registration, crop_region, prepare_for_registration, sky_noise,
+                                        smooth, stretch, subtract_line_medians)
 from stackphot.register.match import MODELS, StarMatch, Triangles, fit_transform, match_stars, triangles
 from stackphot.register.stars import StarFigures, find_peaks, peak_positions, star_figures
 from stackphot.register.wcs import wcs_transform
 
-__all__ = ["MODELS", "STAR_COLUMNS", "NothingToRegisterError", "RegistrationError", "Shift", "StarFigures",
-           "StarMatch", "Triangles", "clean_for_registration", "crop_region", "fit_transform", "match_stars",
-           "measure_shift", "prepare_for_registration", "prepare_frame", "read_reference_stars", "register_frame",
-           "smooth", "spectrum", "star_figures", "stretch", "subtract_line_medians", "triangles", "wcs_transform"]
+__all__ = ["MODELS", "NOT_SKY", "STAR_COLUMNS", "NothingToRegisterError", "RegistrationError", "Shift",
+           "StarFigures", "StarMatch", "Triangles", "clean_for_registration", "crop_region", "fit_transform",
+           "match_stars", "measure_shift", "prepare_for_registration", "prepare_frame", "prepare_reference",
+           "read_reference_stars", "register_frame", "sky_noise", "smooth", "spectrum", "star_figures", "stretch",
+           "subtract_line_medians", "triangles", "wcs_transform"]
 
 # Stars whose positions are kept for the matching, brightest first: more add time, not precision.
 MATCH_STARS = 500
@@ -46,6 +46,11 @@ STAR_NSIGMA = 5.0
 # badly (the real M13 frames' defocused rings: 0.7-0.9 px, where simulated stars give 0.1 px).
 MAX_STAR_RESIDUAL = 0.4
 SIGNIFICANCE = 3.0  # the translation must be this many of the star fit's standard errors off to be replaced
+# MASK bits of pixels that are not sky: all but SATURATED. A saturated core is still a star, flat-topped alike
+# in every frame, where a hole cut in it would follow the star's subpixel position (prepare's notes); blank
+# borders, bad-pixel-mask pixels, defects, hot and non-finite pixels hold no light of the sky, and those fixed
+# to the detector would correlate at zero shift and be found as stars.
+NOT_SKY = 0xFF & ~SATURATED
 # The columns of the reference's star list (register/reference_stars.csv): ``prepare_frame``'s stars.
 STAR_COLUMNS = ("x", "y", "snr")
 
@@ -53,10 +58,12 @@ STAR_COLUMNS = ("x", "y", "snr")
 def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
     """A background-subtracted frame reduced for registration as ``prepare_for_registration`` does, with its
     stars found on the way: ``(prepared image, StarFigures, stars)``, the stars an (n, 3) array of x, y (the
-    whole frame's pixels) and signal-to-noise ratio (of the smoothed peak), brightest first."""
-    cleaned = clean_for_registration(data, mask=(mask & NONFINITE) > 0, crop=crop)
+    whole frame's pixels) and signal-to-noise ratio (of the smoothed peak), brightest first. The pixels
+    ``mask`` (the MASK extension) marks ``NOT_SKY`` count as empty sky."""
+    not_sky = (mask & NOT_SKY) > 0
+    cleaned = clean_for_registration(data, mask=not_sky, crop=crop)
     smoothed = smooth(cleaned, smooth_sigma)
-    noise = mad_std(smoothed)
+    noise = sky_noise(smoothed, mask=not_sky, crop=crop)
     region = crop_region(data.shape, crop)
     peaks = find_peaks(smoothed, noise=noise, nsigma=STAR_NSIGMA)
     figures = star_figures(cleaned, smoothed, noise=noise, bad=mask[region] > 0, peaks=peaks)
@@ -64,6 +71,26 @@ def prepare_frame(data, mask, *, crop, smooth_sigma, threshold):
     positions = peak_positions(smoothed, ys, xs) + [region[1].start or 0, region[0].start or 0]
     stars = np.column_stack([positions, smoothed[ys, xs] / noise])
     return stretch(smoothed, threshold, noise), figures, stars
+
+
+def prepare_reference(data, mask, *, name, crop, smooth_sigma, threshold):
+    """``prepare_frame`` for the reference frame ``name``, which every frame is registered to and so must
+    hold light where another frame may be blank (the frame selection rejects that one).
+
+    Raises
+    ------
+    NothingToRegisterError
+        Naming the frame and the fix (another ``reference:``) when it has nothing above the threshold.
+    """
+    prepared, figures, stars = prepare_frame(data, mask, crop=crop, smooth_sigma=smooth_sigma, threshold=threshold)
+    if not prepared.any():
+        choose = ("choose another frame as the reference with `reference: <frame>` in config.yaml (under the "
+                  "dataset, or --config reference=<frame>)")
+        if ((mask & NOT_SKY) > 0).all():
+            raise NothingToRegisterError(f"{name}: the reference frame holds no image (every pixel masked): {choose}")
+        raise NothingToRegisterError(f"{name}: the reference frame has nothing above the registration threshold: "
+                                     f"lower `register: threshold`, or {choose}")
+    return prepared, figures, stars
 
 
 def read_reference_stars(path) -> np.ndarray:

@@ -17,10 +17,14 @@ sources (``prepare_for_registration``):
 Step 4 is the intensity-threshold mask, applied to the data instead of passed to skimage as a mask:
 ``phase_cross_correlation`` ignores ``upsample_factor`` when masks are given, which would silently lose the
 subpixel precision. Saturated pixels keep their (clipped) values: a flat-topped core is the same in every
-frame, while a hole cut where it saturated would depend on the star's subpixel position.
+frame, while a hole cut where it saturated would depend on the star's subpixel position. Every other masked
+pixel (no data, blank borders, defects, the camera's bad pixels) counts as sky, and stays out of the noise
+that sets the threshold, which a wide zero-filled border would otherwise pull down.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 from astropy.stats import mad_std
@@ -39,8 +43,10 @@ def subtract_line_medians(data, *, mask=None) -> np.ndarray:
     work = np.array(data, dtype=np.float32)
     if mask is not None:
         work[np.asarray(mask, dtype=bool)] = np.nan
-    work -= np.nan_to_num(np.nanmedian(work, axis=1, keepdims=True))
-    work -= np.nan_to_num(np.nanmedian(work, axis=0, keepdims=True))
+    with warnings.catch_warnings():  # a row or column masked whole (a blank border) has no median: 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        work -= np.nan_to_num(np.nanmedian(work, axis=1, keepdims=True))
+        work -= np.nan_to_num(np.nanmedian(work, axis=0, keepdims=True))
     return work
 
 
@@ -65,7 +71,8 @@ def prepare_for_registration(
     data : 2D array
         Background-subtracted frame. NaN and masked pixels count as sky (zero).
     mask : 2D bool array, optional
-        Pixels without data (non-finite). Leave saturated pixels unmasked (see the module's notes).
+        Pixels without sky: no data, blank borders, defects (``register.NOT_SKY`` of the MASK extension).
+        Leave saturated pixels unmasked (see the module's notes).
     crop : [y0, y1, x0, x1], optional
         Use only this detector region (the same for every frame).
     smooth_sigma : float
@@ -76,9 +83,19 @@ def prepare_for_registration(
 
     Returns
     -------
-    2D float32 array, non-negative where a threshold is used.
+    2D float32 array, non-negative where a threshold is used; all zero where no pixel is sky.
     """
-    return stretch(smooth(clean_for_registration(data, mask=mask, crop=crop), smooth_sigma), threshold)
+    smoothed = smooth(clean_for_registration(data, mask=mask, crop=crop), smooth_sigma)
+    return stretch(smoothed, threshold, sky_noise(smoothed, mask=mask, crop=crop))
+
+
+def sky_noise(smoothed, *, mask=None, crop=None) -> float:
+    """Robust noise (``mad_std``) of a smoothed registration image over its sky pixels (not ``mask``, which
+    is the whole frame's, cut to ``crop`` here); 0 where no pixel is sky."""
+    if mask is not None:
+        rows, cols = crop_region(np.shape(mask), crop)
+        smoothed = np.asarray(smoothed)[~np.asarray(mask, dtype=bool)[rows, cols]]
+    return float(mad_std(smoothed)) if np.size(smoothed) else 0.0
 
 
 def clean_for_registration(data, *, mask=None, crop=None) -> np.ndarray:
@@ -97,9 +114,12 @@ def smooth(cleaned, smooth_sigma: float) -> np.ndarray:
 
 def stretch(smoothed, threshold: float | None, noise: float | None = None) -> np.ndarray:
     """Soft threshold at ``threshold`` times the robust ``noise`` (default: ``mad_std(smoothed)``), then
-    an arcsinh stretch, so the brightest stars do not dominate the correlation. None: no change."""
+    an arcsinh stretch, so the brightest stars do not dominate the correlation. None: no change. An image
+    without noise (one value, or nothing but masked pixels) has nothing above any threshold: all zero."""
     if threshold is not None:
         noise = mad_std(smoothed) if noise is None else noise
+        if not noise > 0:
+            return np.zeros(np.shape(smoothed), np.float32)
         smoothed = np.clip(smoothed - threshold * noise, 0, None)
         smoothed = np.arcsinh(smoothed / (STRETCH_SCALE * noise))
     return np.asarray(smoothed, dtype=np.float32)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import astropy.units as u
 import pandas as pd
 from astropy.io import fits
 
@@ -12,19 +11,14 @@ from stackphot.provenance import processing_date, versions_line
 
 
 def _mid_time(frames: pd.DataFrame) -> str | None:
-    """Mean of the frames' mid-exposure times (DATE-OBS plus half of EXPTIME), ISO in UTC; None unless every
-    frame has both."""
+    """Mean of the frames' mid-exposure times (the frames table's ``mid_time``, from whatever each header
+    gives: ``frames.mid_exposure``), ISO in UTC; None unless every frame has one (or in a frames table
+    written before that column)."""
     from astropy.time import Time
 
-    exptimes = pd.to_numeric(frames.exptime, errors="coerce")
-    if frames.empty or frames.date_obs.isna().any() or exptimes.isna().any():
+    if frames.empty or "mid_time" not in frames or frames.mid_time.isna().any():
         return None
-    try:
-        starts = Time(list(frames.date_obs.astype(str)), format="isot", scale="utc")
-    except ValueError:  # a date that is not ISO 8601: DATE-OBS alone is copied
-        return None
-    middle = starts + (exptimes.to_numpy() / 2) * u.s
-    return middle.mean().isot
+    return Time(list(frames.mid_time.astype(str)), format="isot", scale="utc").mean().isot
 
 
 def stack_header(reference_header: fits.Header, frames: pd.DataFrame, shifts: pd.DataFrame, *, method: str,
