@@ -14,9 +14,16 @@ if TYPE_CHECKING:
     from snakemake.script import snakemake
 
 
-def plane(path, extension, coverage=None):
-    """One aligned frame's data (counting its covered pixels into ``coverage``) or error plane."""
-    data = read_arrays(path, extension)[extension]
+def plane(paths, extension, coverage=None):
+    """One frame's aligned data (counting its covered pixels into ``coverage``) or error plane: the mean of its
+    ``paths`` (a colour's aligned planes, both greens for G), errors in quadrature."""
+    planes = np.stack([read_arrays(path, extension)[extension] for path in paths])
+    if len(planes) == 1:
+        data = planes[0]
+    elif extension == "PRIMARY":
+        data = planes.mean(axis=0)
+    else:
+        data = np.sqrt(np.square(planes).sum(axis=0)) / len(planes)
     if coverage is not None:
         coverage += np.isfinite(data)
     return data
@@ -25,14 +32,16 @@ def plane(path, extension, coverage=None):
 def main(smk, log):
     selection = read_selection(smk.input.selection)
     accepted = selection["accepted"].to_numpy()
-    frames = [path for path, keep in zip(smk.input.frames, accepted, strict=True) if keep]
-    first, first_header, _ = read_image(frames[0])
+    per_frame = smk.params.get("planes_per_frame", 1)
+    paths = [smk.input.frames[start : start + per_frame] for start in range(0, len(smk.input.frames), per_frame)]
+    frames = [group for group, keep in zip(paths, accepted, strict=True) if keep]
+    first, first_header, _ = read_image(frames[0][0])
     coverage = np.zeros(first.shape, np.int16)
     write_cube(
         smk.output.cube,
-        [partial(plane, path, "PRIMARY", coverage) for path in frames],
+        [partial(plane, group, "PRIMARY", coverage) for group in frames],
         header=cube_header(selection, unit=first_header.get("BUNIT", "adu")),
-        extensions=[("ERR", [partial(plane, path, "ERR") for path in frames])],
+        extensions=[("ERR", [partial(plane, group, "ERR") for group in frames])],
         images=[("COVERAGE", lambda: coverage)],
     )
     log.info("cube of %d frames written (%d rejected)", len(frames), int((~accepted).sum()))

@@ -18,7 +18,7 @@ LAYERS = [
     {"simulate"},
     {"inventory"},
     {"datasets"},
-    {"ingest", "frames", "defects"},
+    {"ingest", "frames", "defects", "colour"},
     {"background"},
     {"register"},
     {"align"},

@@ -172,7 +172,7 @@ def test_the_map_as_written_says_how_it_was_found(barely_dithered, tmp_path):
     path = write_product(tmp_path / "defects.fits", defects.product())
     data, header, ext = read_image(path, "COUNTS")
     assert data.dtype == np.uint8 and np.array_equal(read_defect_map(path), defects.map)
-    assert (header["NDEFECT"], header["NFRAMES"], header["DEFNSIG"], header["DEFFRAC"]) == (47, 8, 5.0, 0.5)
+    assert (header["NDEFECT"], header["NFRAMES"], header["DEFNSIG"], header["DEFFRAC"]) == (47, 8, 5.0, 0.75)
     assert header["DEFSHARP"] == SHARPNESS and "47 hot pixels" in str(header["HISTORY"])
     assert np.array_equal(ext["COUNTS"], defects.counts)
     mask = np.full(defects.map.shape, SATURATED, np.uint8)
@@ -237,7 +237,7 @@ def test_the_workflow_maps_the_defects_and_masks_them_in_every_frame(tmp_path):
     expected = find_defects((frame.data, frame.error, frame.mask) for frame in map(ingest_frame, map(read_raw_frame, paths)))
     assert expected.n_defects >= 15
     header = fits.getheader(results / "masked/defects.fits")
-    assert (header["NDEFECT"], header["NFRAMES"], header["DEFNSIG"], header["DEFFRAC"]) == (expected.n_defects, 6, 5.0, 0.5)
+    assert (header["NDEFECT"], header["NFRAMES"], header["DEFNSIG"], header["DEFFRAC"]) == (expected.n_defects, 6, 5.0, 0.75)
     assert np.array_equal(read_defect_map(results / "masked/defects.fits"), expected.map)
     for index in range(1, 7):
         masked = fits.getdata(results / f"masked/background/frame_00{index}.sub.fits", "MASK")

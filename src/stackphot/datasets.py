@@ -57,6 +57,9 @@ class Dataset:
     night: str | None = None
     group: dict[str, str] = field(default_factory=dict)  # GROUP_KEYS -> this group's values
     folder: Path | None = None  # the folder of frames (None: simulated)
+    # A colour (Bayer) mosaic: split into superpixel planes L, R, G, B after calibration (stackphot.colour); the
+    # luminance takes the monochrome path, the colours are aligned and stacked beside it.
+    colour: bool = False
 
     @property
     def night_name(self) -> str:
@@ -80,13 +83,13 @@ class Dataset:
         return [names[start : start + batch_size] for start in range(0, len(names), batch_size)]
 
 
-def simulated_frames(spec_path) -> tuple[list[str], int]:
-    """Names of the frames a simulation spec makes (``frame_001`` ...) and their pixel count, without
-    simulating them."""
+def simulated_frames(spec_path) -> tuple[list[str], int, str | None]:
+    """Names of the frames a simulation spec makes (``frame_001`` ...), their pixel count and colour pattern
+    (None: monochrome), without simulating them."""
     from stackphot.simulate import SimulationConfig, frame_name
 
     spec = SimulationConfig.from_mapping(yaml.safe_load(Path(spec_path).read_text()) or {})
-    return [frame_name(index) for index in range(spec.n_frames)], math.prod(spec.shape)
+    return [frame_name(index) for index in range(spec.n_frames)], math.prod(spec.shape), spec.bayer_pattern
 
 
 def frame_pixels(path) -> int | None:
@@ -150,11 +153,12 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
                                    f"calibrate: {', '.join(listed)} cannot be applied to it; set them in the "
                                    "settings of the datasets of real frames")
             spec = Path(entry["simulate"])
-            names, pixels = simulated_frames(spec)
+            names, pixels, pattern = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
             _check_reference(name, reference, frames)
             _check_settings(name, settings, None)
-            datasets[name] = Dataset(name, frames, reference or next(iter(frames)), spec, pixels, settings)
+            datasets[name] = Dataset(name, frames, reference or next(iter(frames)), spec, pixels, settings,
+                                     colour=_is_colour(settings, pattern))
             continue
         found = inventory(entry["path"])
         # A file both in the folder and in the config's calibrate lists goes into its master once.
@@ -171,8 +175,18 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
             datasets[group_name] = Dataset(
                 group_name, frames, reference if reference in frames else next(iter(frames)), None,
                 frame_pixels(next(iter(frames.values()))), settings, plan, night=name if group else None,
-                folder=Path(entry["path"]), group=group_of(lights))
+                folder=Path(entry["path"]), group=group_of(lights),
+                colour=_is_colour(settings, group_of(lights)["pattern"]))
     return datasets
+
+
+def _is_colour(settings: dict, pattern: str | None) -> bool:
+    """Whether a dataset's lights are colour mosaics: the config's `ingest: bayer_pattern` ("mono" for none)
+    over the headers' pattern."""
+    configured = settings["ingest"].get("bayer_pattern")
+    if configured is not None:
+        return configured.lower() != "mono"
+    return pattern not in (None, "mono")
 
 
 def foreign_results(dataset: Dataset, results_root="results") -> Path | None:

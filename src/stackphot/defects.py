@@ -6,8 +6,9 @@
   4 neighbours: by more than ``nsigma`` times their noise (ERR, or the noise the frame shows where that is
   more), and by at least ``SHARPNESS`` of their excess over the local sky, which a single-pixel spike reaches and the core of a star (FWHM of 2 px or more) does not.
   A pixel that is a spike in at least ``min_fraction`` of the frames where it has data is a defect. A star
-  moves on the detector between dithered frames, but even in a set that barely moves its core is never a
-  spike: stars are not taken as defects. The counts are accumulated frame by frame (``DefectCounts``), so
+  moves on the detector between dithered frames, and in a set that barely moves its core is a spike only
+  where it is sharper than FWHM 2 px; such a star (the Seestar's, on its luminance) holds its pixel only
+  while the pointing does, which a night's drifts and jumps end long before a hot pixel's every frame. The counts are accumulated frame by frame (``DefectCounts``), so
   memory does not grow with the number of frames. Cold and dead pixels are not looked for: among crowded
   stars the valleys between them look alike; a master flat marks them (calibrate's LOW_RESPONSE).
 * **Blank borders** (``blank_border``). A frame registered elsewhere (Siril, for one) has its edges filled with
@@ -212,7 +213,7 @@ class DefectMap:
         return Product(self.map.astype(np.uint8), {"COUNTS": counts}, cards, [f"stackphot defects: {self.describe()}"])
 
 
-def find_defects(frames: Iterable, *, nsigma: float = 5.0, min_fraction: float = 0.5) -> DefectMap:
+def find_defects(frames: Iterable, *, nsigma: float = 5.0, min_fraction: float = 0.75) -> DefectMap:
     """The defect map of a dataset's ``frames``: an iterable of ``(data, error, mask)`` (a frame, its ERR and
     MASK), taken one at a time, so that a generator keeps a single frame in memory.
 

@@ -6,15 +6,16 @@ for dataset, index, frames in frame_batches():
         name:
             batch_rule_name("align_frames", dataset, index)
         input:
-            frames=expand(
-                "results/{dataset}/background/{frame}.sub.fits",
-                dataset=dataset,
-                frame=frames,
+            # A colour dataset's colour planes too, each by its luminance's transform (colour.smk).
+            frames=variant_files(
+                "results/{dataset}/background/{frame}{variant}.sub.fits",
+                dataset,
+                frames,
             ),
             shifts=f"results/{dataset}/register/batch_{index:04d}.csv",
         output:
-            frames=expand(
-                "results/{dataset}/aligned/{frame}.fits", dataset=dataset, frame=frames
+            frames=variant_files(
+                "results/{dataset}/aligned/{frame}{variant}.fits", dataset, frames
             ),
         log:
             f"logs/{dataset}/align_frames/batch_{index:04d}.log",
@@ -25,9 +26,10 @@ for dataset, index, frames in frame_batches():
         threads: 1
         resources:
             mem_mb=mem_mb(20, dataset),
-            runtime=runtime(1.5, dataset, len(frames)),
+            runtime=runtime(1.5, dataset, len(frames) * len(frame_variants(dataset))),
         params:
             order=setting("align/order", dataset),
+            frames=frames * len(frame_variants(dataset)),
         script:
             "../../scripts/align_frames.py"
 
@@ -49,6 +51,29 @@ rule build_cube:
     resources:
         mem_mb=mem_mb(8),
         runtime=runtime(0.5, n_frames="all"),
+    script:
+        "../../scripts/build_cube.py"
+
+
+rule build_channel_cube:
+    """Stream one colour of the accepted aligned frames into a cube, as the luminance's (a frame's two greens averaged)."""
+    input:
+        frames=per_frame_plane("results/{dataset}/aligned/{frame}.{plane}.fits"),
+        selection="results/{dataset}/frame_selection.csv",
+    output:
+        cube="results/{dataset}/channels/aligned_cube.{plane}.fits",
+    log:
+        "logs/{dataset}/build_channel_cube/{plane}.log",
+    benchmark:
+        "benchmarks/{dataset}/build_channel_cube/{plane}.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(8),
+        runtime=runtime(0.5, n_frames="all"),
+    params:
+        planes_per_frame=planes_per_frame,
     script:
         "../../scripts/build_cube.py"
 

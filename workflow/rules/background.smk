@@ -6,8 +6,12 @@ for dataset, index, frames in frame_batches():
         name:
             batch_rule_name("subtract_backgrounds", dataset, index)
         input:
+            # A colour dataset's luminance, then its colour planes (colour.smk); the defect map applies to all.
             frames=expand(
                 FRAME_INPUTS["background"](dataset), dataset=dataset, frame=frames
+            )
+            + colour_files(
+                "results/{dataset}/channels/{frame}.{plane}.fits", dataset, frames
             ),
             # The dataset's defect map (defects.smk), whose pixels each subtracted frame's MASK flags DEFECT.
             defects=(
@@ -16,15 +20,15 @@ for dataset, index, frames in frame_batches():
                 else []
             ),
         output:
-            frames=expand(
-                "results/{dataset}/background/{frame}.sub.fits",
-                dataset=dataset,
-                frame=frames,
+            frames=variant_files(
+                "results/{dataset}/background/{frame}{variant}.sub.fits",
+                dataset,
+                frames,
             ),
-            skies=expand(
-                "results/{dataset}/background/{frame}.sky.fits",
-                dataset=dataset,
-                frame=frames,
+            skies=variant_files(
+                "results/{dataset}/background/{frame}{variant}.sky.fits",
+                dataset,
+                frames,
             ),
         log:
             f"logs/{dataset}/subtract_backgrounds/batch_{index:04d}.log",
@@ -35,7 +39,7 @@ for dataset, index, frames in frame_batches():
         threads: 1
         resources:
             mem_mb=mem_mb(35, dataset),
-            runtime=runtime(4, dataset, len(frames)),
+            runtime=runtime(4, dataset, len(frames) * len(frame_variants(dataset))),
         params:
             method=setting("background/method", dataset),
             box_size=setting("background/box_size", dataset),

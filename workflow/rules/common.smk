@@ -95,6 +95,7 @@ wildcard_constraints:
     # Escaped: a '.' in a dataset name ("m13.v2") must match itself, not any character.
     dataset="|".join(map(re.escape, DATASETS)),
     frame="[^/]+",
+    plane="R|G|B",
 
 
 # The frames each per-frame step starts from, by dataset. A stage that works on the frames between ingest and
@@ -178,6 +179,52 @@ def stack_memory_budget(wildcards, resources):
     return budget
 
 
+# A colour (Bayer) dataset's frames are split (colour.smk) into a luminance and the single-pixel planes of
+# each cell (SPLIT_PLANES), each background-subtracted and aligned beside the luminance; the aligned planes of
+# a colour (both greens are G) are stacked together, into one stack per colour (COLOUR_PLANES).
+SPLIT_PLANES = ("R", "G1", "G2", "B")
+COLOUR_PLANES = ("R", "G", "B")
+
+
+def split_planes(colour):
+    """The split planes of one colour: G1 and G2 for G."""
+    return [plane for plane in SPLIT_PLANES if plane[0] == colour]
+
+
+def planes_per_frame(wildcards):
+    """params of a colour's cube: the aligned planes of each frame averaged into its plane (2 for G)."""
+    return len(split_planes(wildcards.plane))
+
+
+def frame_variants(dataset):
+    """The suffixes of a frame's images in the per-frame stages after the split: "" (the luminance, or the
+    monochrome frame) and, for a colour dataset, ".R", ".G1", ".G2", ".B"."""
+    planes = SPLIT_PLANES if DATASETS[dataset].colour else ()
+    return [""] + [f".{plane}" for plane in planes]
+
+
+def colour_files(pattern, dataset, frames):
+    """``pattern`` (with {dataset}, {frame}, {plane}) for every split plane of every frame, plane by plane;
+    none for a monochrome dataset."""
+    planes = SPLIT_PLANES if DATASETS[dataset].colour else ()
+    return [
+        pattern.format(dataset=dataset, frame=frame, plane=plane)
+        for plane in planes
+        for frame in frames
+    ]
+
+
+def variant_files(pattern, dataset, frames):
+    """``pattern`` (with {dataset}, {frame}, {variant}) for every variant of every frame (frame_variants), the
+    luminance's (or monochrome) first, then each colour plane's."""
+    luminance = [
+        pattern.format(dataset=dataset, frame=frame, variant="") for frame in frames
+    ]
+    return luminance + colour_files(
+        pattern.replace("{variant}", ".{plane}"), dataset, frames
+    )
+
+
 def dataset_frames(wildcards):
     return DATASETS[wildcards.dataset].frame_names
 
@@ -212,6 +259,61 @@ def per_batch(pattern):
     return batch_files
 
 
+def per_frame_plane(pattern):
+    """Input function: ``pattern`` for every frame of the wildcards' dataset, in each split plane of the
+    wildcards' colour (G1 and G2 for G), frame by frame."""
+
+    def expand_frames(wildcards):
+        return [
+            pattern.format(dataset=wildcards.dataset, frame=frame, plane=plane)
+            for frame in dataset_frames(wildcards)
+            for plane in split_planes(wildcards.plane)
+        ]
+
+    return expand_frames
+
+
+def reference_frame_plane(pattern):
+    """Input function: ``pattern`` for the reference frame of the wildcards' dataset, in the first split plane
+    of the wildcards' colour."""
+
+    def reference_file(wildcards):
+        return pattern.format(
+            dataset=wildcards.dataset,
+            frame=DATASETS[wildcards.dataset].reference,
+            plane=split_planes(wildcards.plane)[0],
+        )
+
+    return reference_file
+
+
+def stack_reference(wildcards):
+    """The image whose header a stack starts from: the reference frame as ingested, or for a colour dataset its
+    luminance plane (the mosaic's cards, BAYERPAT among them, describe no stack)."""
+    dataset = DATASETS[wildcards.dataset]
+    plane = "channels/{frame}.L" if dataset.colour else "ingest/{frame}"
+    return f"results/{{dataset}}/{plane}.fits".format(
+        dataset=wildcards.dataset, frame=dataset.reference
+    )
+
+
+def noise_weight_skies(pattern):
+    """Input function: the sky maps ``pattern`` of every frame where the stack weights frames by their noise
+    (`stack: weights: noise`), else none."""
+
+    def skies(wildcards):
+        if setting("stack/weights", wildcards.dataset) != "noise":
+            return []
+        planes = split_planes(wildcards.plane) if "plane" in wildcards.keys() else [""]
+        return [
+            pattern.format(dataset=wildcards.dataset, frame=frame, plane=plane)
+            for frame in dataset_frames(wildcards)
+            for plane in planes
+        ]
+
+    return skies
+
+
 def reference_frame(pattern):
     """Input function: ``pattern`` for the reference frame of the wildcards' dataset."""
 
@@ -234,6 +336,8 @@ STAGE_PRODUCTS = {
     ),
     # Only for datasets with calibration frames: dataset_products().
     "calibrate": ([], []),
+    # Only for colour datasets: dataset_products().
+    "colour": ([], []),
     # Only for datasets whose settings ask for a defect map: dataset_products().
     "defects": ([], []),
     "background": (
@@ -313,6 +417,8 @@ def dataset_products(name, stage):
             dataset=name,
             frame=dataset.frame_names,
         )
+    if dataset.colour:
+        products += colour_products(name, stage)
     if stage == "defects" and dataset.settings["background"]["defects"]:
         products.append(f"results/{name}/defects.fits")
     if stage == "report" and dataset.calibration is not None:
@@ -332,6 +438,54 @@ def dataset_products(name, stage):
             "results/{dataset}/sky_photometry.{ext}", dataset=name, ext=["csv", "ecsv"]
         )
     return products
+
+
+def colour_products(name, stage):
+    """A colour dataset's products of ``stage`` beside the luminance's (colour.smk)."""
+    frames = DATASETS[name].frame_names
+    planes = {
+        "colour": expand(
+            "results/{dataset}/channels/{frame}.{plane}.fits",
+            dataset=name,
+            frame=frames,
+            plane=("L",) + SPLIT_PLANES,
+        ),
+        "background": expand(
+            "results/{dataset}/background/{frame}.{plane}.{kind}.fits",
+            dataset=name,
+            frame=frames,
+            plane=SPLIT_PLANES,
+            kind=["sub", "sky"],
+        ),
+        "align": expand(
+            "results/{dataset}/aligned/{frame}.{plane}.fits",
+            dataset=name,
+            frame=frames,
+            plane=SPLIT_PLANES,
+        )
+        + expand(
+            "results/{dataset}/channels/aligned_cube.{plane}.fits",
+            dataset=name,
+            plane=COLOUR_PLANES,
+        ),
+        "stack": expand(
+            "results/{dataset}/channels/stack.{plane}.fits",
+            dataset=name,
+            plane=COLOUR_PLANES,
+        )
+        + [
+            f"results/{name}/stack_rgb.fits",
+            f"results/{name}/colour_alignment.csv",
+        ],
+        "photometry": expand(
+            "results/{dataset}/channels/photometry.{plane}.{ext}",
+            dataset=name,
+            plane=COLOUR_PLANES,
+            ext=["csv", "ecsv"],
+        ),
+        "report": [f"results/{name}/plots/colour.png"],
+    }
+    return planes.get(stage, [])
 
 
 def all_products():
@@ -411,3 +565,10 @@ def background_input(dataset):
     if DATASETS[dataset].calibration is not None:
         return "results/{dataset}/calibrate/{frame}.fits"
     return "results/{dataset}/ingest/{frame}.fits"
+
+
+def luminance_input(dataset):
+    """A colour dataset's frames after the split (colour.smk): its luminance planes; any other's as before."""
+    if DATASETS[dataset].colour:
+        return "results/{dataset}/channels/{frame}.L.fits"
+    return background_input(dataset)

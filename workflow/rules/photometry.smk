@@ -96,6 +96,20 @@ rule measure_sky_targets:
         "../../scripts/measure_sky_targets.py"
 
 
+use rule measure_photometry as measure_channel_photometry with:
+    """Aperture photometry of the luminance's catalog on one colour plane's stack, as on the luminance."""
+    input:
+        image="results/{dataset}/channels/stack.{plane}.fits",
+        catalog="results/{dataset}/catalog.csv",
+    output:
+        csv="results/{dataset}/channels/photometry.{plane}.csv",
+        ecsv="results/{dataset}/channels/photometry.{plane}.ecsv",
+    log:
+        "logs/{dataset}/measure_channel_photometry/{plane}.log",
+    benchmark:
+        "benchmarks/{dataset}/measure_channel_photometry/{plane}.tsv"
+
+
 rule photometry:
     """Stage target (`snakemake photometry`): every dataset's photometry, curve of growth and sky targets."""
     input:

@@ -190,6 +190,32 @@ rule tabulate_frame_quality:
         "../../scripts/tabulate_frame_quality.py"
 
 
+rule plot_colour:
+    """The colour stack as a picture a person would show, with a bright star's core close up in each colour."""
+    input:
+        stack="results/{dataset}/stack_rgb.fits",
+        catalog="results/{dataset}/catalog.csv",
+    output:
+        plot=report(
+            "results/{dataset}/plots/colour.png",
+            caption="../report/colour.rst",
+            category="Stack",
+            labels={"dataset": "{dataset}", "figure": "colour stack"},
+        ),
+    log:
+        "logs/{dataset}/plot_colour.log",
+    benchmark:
+        "benchmarks/{dataset}/plot_colour.tsv"
+    conda:
+        "../../envs/stackphot.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb(20),
+        runtime=runtime(1),
+    script:
+        "../../scripts/plot_colour.py"
+
+
 rule report:
     """Stage target (`snakemake report`): every dataset's region files, quality table and figures."""
     input:
