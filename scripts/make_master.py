@@ -30,7 +30,7 @@ def main(smk, log):
         darks = {dark.exptime: dark for dark in map(read_master, smk.input.get("darks", []))}
         zero = zero_level(params.exptime, bias=bias, darks=darks)
         log.info("the flats' zero level: %s", zero.description)
-        master = master_flat(smk.input.raw, params.flat, zero=zero, **common)
+        master = master_flat(smk.input.raw, params.flat, zero=zero, colour=params.colour, **common)
     for warning in params.warnings:
         log.warning("%s", warning)
     for line in master.history:

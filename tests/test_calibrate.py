@@ -198,3 +198,26 @@ def test_calibration_that_cannot_be_used_is_refused_naming_the_file_and_the_fix(
     with pytest.raises(FrameError, match=r"darks of 300 s match no light or flat exposure \(2, 60 s\), and with no "
                                          r"bias frames they cannot be scaled"):
         plan_calibration(inventory(tmp_path), min_frames=3)
+
+
+def test_a_colour_sensors_flat_is_normalised_colour_by_colour(tmp_path):
+    """Twilight flats on a colour sensor: the red pixels see 0.4 of the green's light, the blue 1.3 times it,
+    through one vignetting. The master keeps the vignetting and none of the twilight's colour; normalised as
+    one, its red pixels would sit under calibrate: min_flat (0.5) everywhere and be masked."""
+    y, x = np.indices(SHAPE)
+    vignetting = 1 - 0.2 * (((y - 48) / 48) ** 2 + ((x - 64) / 64) ** 2)
+    colour = np.ones(SHAPE)
+    colour[0::2, 1::2], colour[1::2, 0::2] = 0.4, 1.3  # GRBG
+    rng = np.random.default_rng(8)
+    paths = [write(tmp_path / f"flat{i}.fits", 20000 * vignetting * colour + rng.normal(0, 5, SHAPE), EXPTIME=1.0)
+             for i in range(3)]
+    zero = zero_level(1.0, bias=None, darks={})
+    per_colour = master_flat(paths, "L", zero=zero, gain=GAIN, read_noise=READ_NOISE, options=MEAN, colour=True)
+    as_one = master_flat(paths, "L", zero=zero, gain=GAIN, read_noise=READ_NOISE, options=MEAN)
+    for row in (0, 1):
+        for column in (0, 1):
+            cell = per_colour.data[row::2, column::2]
+            assert np.median(cell) == pytest.approx(1.0, abs=1e-6)
+            expected = vignetting[row::2, column::2] / np.median(vignetting[row::2, column::2])
+            assert np.abs(cell / expected - 1).max() < 0.005
+    assert np.median(as_one.data[0::2, 1::2]) < 0.5

@@ -21,8 +21,10 @@ def targets(*datasets):
     return [target.format(dataset) for dataset in datasets for target in TARGETS]
 
 
-def bad_frames(good_file, folder):
-    """Beside the good frames: a frame of pure noise (dome closed) and the field moved by 170 of 240 px."""
+def bad_frames(good_file, folder, hot_pixels):
+    """Beside the good frames: a frame of pure noise (dome closed) and the field moved by 170 of 240 px, both
+    from the same camera: its ``hot_pixels`` read in them as in the good frames (the defect map, which counts
+    every frame, is then the good frames' alone)."""
     with fits.open(good_file) as hdul:
         header, data = hdul[0].header, hdul[0].data.astype(float)
     rng = np.random.default_rng(0)
@@ -30,6 +32,8 @@ def bad_frames(good_file, folder):
     noise = rng.normal(sky, np.sqrt(sky), data.shape)
     moved = rng.normal(sky, np.sqrt(sky), data.shape)
     moved[:, 170:] = data[:, :70]
+    for image in (noise, moved):
+        image[hot_pixels] = data[hot_pixels]
     for name, image in (("frame_005", noise), ("frame_006", moved)):
         fits.PrimaryHDU(np.clip(np.rint(image), 0, 65535).astype(np.uint16), header).writeto(folder / f"{name}.fits")
 
@@ -38,12 +42,13 @@ def bad_frames(good_file, folder):
 def folders(tmp_path_factory):
     """The good frames alone, and the same with the two bad frames added."""
     good = tmp_path_factory.mktemp("good") / "night"
-    write_frame_set(simulate_frame_set(**SIMULATION), good)
+    frame_set = simulate_frame_set(**SIMULATION)
+    write_frame_set(frame_set, good)
     for truth in good.glob("truth_*.csv"):
         truth.unlink()
     mixed = tmp_path_factory.mktemp("mixed") / "night"
     shutil.copytree(good, mixed)
-    bad_frames(good / "frame_002.fits", mixed)
+    bad_frames(good / "frame_002.fits", mixed, frame_set.hot_pixels)
     return good, mixed
 
 

@@ -524,6 +524,8 @@ def master_params(dataset, kind, exptime=None, flat=None, warnings=()):
         "kind": kind,
         "exptime": exptime,
         "flat": flat,
+        # A colour sensor's flat is normalised colour by colour (stackphot.calibrate.master_flat).
+        "colour": DATASETS[dataset].colour,
         "warnings": list(warnings),
         "gain": setting("ingest/gain", dataset),
         "read_noise": setting("ingest/read_noise", dataset),

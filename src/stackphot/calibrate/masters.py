@@ -227,9 +227,12 @@ def master_dark(paths, exptime: float, *, bias: Master | None, gain: float, read
 
 
 def master_flat(paths, filter_name, *, zero: ZeroLevel, gain: float, read_noise: float,
-                options=CombineOptions(), saturation=None) -> Master:
+                options=CombineOptions(), saturation=None, colour: bool = False) -> Master:
     """The master flat of the flat frames ``paths`` (one filter and binning), each less ``zero`` and divided by
-    its median, combined and normalised to a median of 1."""
+    its median, combined and normalised to a median of 1; for a colour (Bayer) sensor (``colour``), each place
+    of the 2 x 2 cell to a median of 1 of its own: the flat corrects each pixel's response across the
+    detector, not the colours of the twilight it was taken of (which would also leave the weakest colour
+    under ``calibrate: min_flat`` everywhere)."""
     with FrameRows(paths, gain=gain, read_noise=read_noise, zero=zero.data, saturation=saturation) as frames:
         levels = np.array([frames.frame_median(index) for index in range(len(paths))])
         bad = [str(path) for path, level in zip(paths, levels) if not level > 0]
@@ -241,9 +244,14 @@ def master_flat(paths, filter_name, *, zero: ZeroLevel, gain: float, read_noise:
     error = result.error.astype(np.float64)
     if zero.error is not None:
         error = np.hypot(error, zero.error / np.median(levels))
-    norm = float(np.nanmedian(result.image))
+    norm = np.full(result.image.shape, np.nanmedian(result.image))
+    if colour:
+        for row in (0, 1):
+            for column in (0, 1):
+                norm[row::2, column::2] = np.nanmedian(result.image[row::2, column::2])
+    each = "each place of the 2x2 colour cell " if colour else ""
     return Master("flat", (result.image / norm).astype(np.float32), (error / norm).astype(np.float32),
                   result.coverage, len(paths), filter=filter_name, temperature=frames.temperature,
                   history=[f"stackphot master flat {filter_name}: {_how(options, len(paths))}, each less "
                            f"{zero.description} and divided by its median ({', '.join(f'{v:.6g}' for v in levels)}"
-                           " ADU), normalised to a median of 1"])
+                           f" ADU), {each}normalised to a median of 1"])
