@@ -12,9 +12,14 @@ CORES ?= 2
 run: $(INSTALLED)
 	$(BIN)/snakemake --cores $(CORES)
 
-# --dist loadfile: a test file's workflow run (a module fixture) is made once, not once per worker.
+# --dist loadfile: a test file's workflow run (a module fixture) is made once, not once per worker. The files
+# whose workflow runs take a minute or more are handed out first, so that no worker is left with one at the end
+# while the other idles (pytest collects each file once, the rest of tests/ after them).
+SLOW_TESTS := $(addprefix tests/,test_real_cepheid.py test_real_photometry.py test_m13.py test_rejection.py \
+	test_lightcurve_workflow.py test_real_colour.py test_colour_workflow.py test_workflow.py test_groups.py)
+
 test: lint
-	$(BIN)/pytest -n $(CORES) --dist loadfile -q -m "not cluster"
+	$(BIN)/pytest -n $(CORES) --dist loadfile -q -m "not cluster" $(SLOW_TESTS) tests
 
 # The workflow on a single-node SLURM brought up on this machine (root and apt-get; skipped, saying why, without).
 # Apart from `make test`: it takes about 4 minutes of mostly waiting for SLURM.

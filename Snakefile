@@ -23,6 +23,7 @@ include: "workflow/rules/align.smk"
 include: "workflow/rules/stack.smk"
 include: "workflow/rules/detect.smk"
 include: "workflow/rules/photometry.smk"
+include: "workflow/rules/lightcurve.smk"
 include: "workflow/rules/report.smk"
 
 

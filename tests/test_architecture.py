@@ -27,6 +27,7 @@ LAYERS = [
     {"calibrate"},
     {"detect"},
     {"photometry"},
+    {"lightcurve"},
     {"regions", "report"},
 ]
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}

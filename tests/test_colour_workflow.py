@@ -23,7 +23,8 @@ def colour_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("colour")
     (work / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
     # A neighbour beyond 12 px (6 FWHM) puts under 0.1% of its light into a 9 px aperture.
-    run_snakemake(work, {"datasets": {"colour": {"simulate": "sim.yaml"}}, "photometry": {"neighbour_radius": 12.0}})
+    run_snakemake(work, {"datasets": {"colour": {"simulate": "sim.yaml"}}, "photometry": {"neighbour_radius": 12.0},
+                         "run": {"batch_size": 4}}, "colour", "stack", "photometry", "results/colour/plots/colour.png")
     return work / "results" / "colour", pd.read_csv(work / "data" / "colour" / "truth_stars.csv")
 
 

@@ -72,11 +72,16 @@ def test_with_nothing_changed_nothing_reruns(made):
                                                    "measure_curve_of_growth", "plot_stack", "write_aperture_regions"}),
         # Another single frame to measure: its own jobs, not the stack's catalog again.
         ("detect", {"frames": ["frame_002", "frame_003"]}, {"detect_frame_sources", "measure_frame_photometry"}),
-        # The registration plot marks the rejected frames: it follows the selection.
+        # The registration plot marks the rejected frames: it follows the selection, as the time series does.
         ("quality", {"min_overlap": 0.6}, {"select_frames", "plot_registration", "build_cube", "stack_frames",
                                            "tabulate_frame_quality", "detect_sources", "measure_photometry", "measure_sky_targets",
                                            "measure_curve_of_growth", "plot_stack", "write_aperture_regions",
-                                           "write_catalog_regions"}),
+                                           "write_catalog_regions", "measure_forced_photometry",
+                                           "collect_forced_photometry", "find_variables"}),
+        # The time series' own settings rerun the time series alone.
+        ("lightcurve", {"radii": [3.0, 5.0]}, {"measure_forced_photometry", "collect_forced_photometry",
+                                               "find_variables"}),
+        ("lightcurve", {"variable_nsigma": 4.0}, {"find_variables"}),
     ],
 )
 def test_a_changed_key_reruns_only_the_rules_that_read_it_and_what_follows(made, section, values, rerun):

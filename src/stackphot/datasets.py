@@ -25,8 +25,12 @@ AUTO_PIXELS_PER_JOB = 2**27
 AUTO_MIN_BATCHES = 8
 
 
+# The time series' own files in results/<dataset>/lightcurves/, which no light-curve target may be named after.
+RESERVED_TARGET_NAMES = ("photometry", "times", "variability")
+
 # The config's sections of scientific settings, which a dataset's own `settings` may change for it alone.
-SETTING_SECTIONS = ("ingest", "calibrate", "background", "register", "quality", "align", "stack", "detect", "photometry")
+SETTING_SECTIONS = ("ingest", "calibrate", "background", "register", "quality", "align", "stack", "detect", "photometry",
+                    "lightcurve", "observatory")
 
 
 # Run settings that used to sit among the scientific ones: where each went (README, "Many frames").
@@ -228,6 +232,12 @@ def _check_settings(name: str, settings: dict, shape: tuple[int, int] | None) ->
             raise DatasetError(f"dataset {name!r}: {key} starts at {inner:g}, inside the aperture of "
                                f"{radius:g} ({radius_key}): the sky would hold the star's light; start it "
                                "further out")
+    names = [target.get("name") for target in (settings.get("lightcurve") or {}).get("targets") or []]
+    taken = sorted({name for name in names if name in RESERVED_TARGET_NAMES or name.startswith("batch_")})
+    if taken or len(set(names)) < len(names):
+        why = f"{', '.join(taken)} name the time series' own files" if taken else "two targets share a name"
+        raise DatasetError(f"dataset {name!r}: lightcurve: targets: {why} (results/<dataset>/lightcurves/): give "
+                           "each target a name of its own")
     crop = (settings.get("register") or {}).get("crop")
     if crop is not None:
         y0, y1, x0, x1 = crop

@@ -91,11 +91,22 @@ def setting_keys(section, *keys, dataset=None):
     return per_dataset(keys_of, dataset)
 
 
+TARGET_NAMES = sorted(
+    {
+        target["name"]
+        for dataset in DATASETS.values()
+        for target in dataset.settings["lightcurve"]["targets"]
+    }
+)
+
+
 wildcard_constraints:
     # Escaped: a '.' in a dataset name ("m13.v2") must match itself, not any character.
     dataset="|".join(map(re.escape, DATASETS)),
     frame="[^/]+",
     plane="R|G|B",
+    # The light curves' targets (`lightcurve: targets`), each dataset's; none matches the other time-series files.
+    target="|".join(map(re.escape, TARGET_NAMES)) or "(?!)",
 
 
 # The frames each per-frame step starts from, by dataset. A stage that works on the frames between ingest and
@@ -123,6 +134,50 @@ def frame_batches():
         for name, dataset in DATASETS.items()
         for index, frames in enumerate(dataset.batches(size), start=1)
     ]
+
+
+# The per-frame photometry of the time series (lightcurve.smk) takes a tenth of a second or so per frame: its
+# jobs hold up to this many frames each (one job for a small set), not the frame_batches' pixel budget.
+PHOTOMETRY_FRAMES_PER_JOB = 64
+
+
+def photometry_batches():
+    """(dataset, batch number, frame names) of the time series' per-frame photometry, for the datasets that
+    make one (`lightcurve: enabled`)."""
+    return [
+        (name, index, frames)
+        for name, dataset in DATASETS.items()
+        if makes_time_series(name)
+        for index, frames in enumerate(
+            dataset.batches(PHOTOMETRY_FRAMES_PER_JOB), start=1
+        )
+    ]
+
+
+# Fewer frames than this are no time series: no light curve, no variability search (a group of one frame).
+MIN_TIME_SERIES_FRAMES = 3
+
+
+def makes_time_series(name):
+    """Whether dataset ``name`` gets the time-series products (lightcurve.smk)."""
+    dataset = DATASETS[name]
+    return (
+        dataset.settings["lightcurve"]["enabled"]
+        and len(dataset.frames) >= MIN_TIME_SERIES_FRAMES
+    )
+
+
+def per_photometry_batch(pattern):
+    """Input function: ``pattern`` for every photometry batch of the wildcards' dataset."""
+
+    def batch_files(wildcards):
+        return [
+            pattern.format(dataset=dataset, index=index)
+            for dataset, index, _ in photometry_batches()
+            if dataset == wildcards.dataset
+        ]
+
+    return batch_files
 
 
 def batch_rule_name(stage, dataset, index):
@@ -373,6 +428,8 @@ STAGE_PRODUCTS = {
         ],
         [],
     ),
+    # Only for datasets whose settings ask for it (`lightcurve: enabled`): dataset_products().
+    "lightcurve": ([], []),
     "report": (
         [
             "results/{dataset}/catalog.reg",
@@ -419,6 +476,8 @@ def dataset_products(name, stage):
         )
     if dataset.colour:
         products += colour_products(name, stage)
+    if stage == "lightcurve" and makes_time_series(name):
+        products += light_curve_products(name)
     if stage == "defects" and dataset.settings["background"]["defects"]:
         products.append(f"results/{name}/defects.fits")
     if stage == "report" and dataset.calibration is not None:
@@ -486,6 +545,29 @@ def colour_products(name, stage):
         "report": [f"results/{name}/plots/colour.png"],
     }
     return planes.get(stage, [])
+
+
+def light_curve_products(name):
+    """A dataset's time-series products: the per-frame photometry, the variability search, each target's curve."""
+    products = [
+        f"results/{name}/lightcurves/photometry.ecsv",
+        f"results/{name}/lightcurves/times.csv",
+        f"results/{name}/lightcurves/variability.csv",
+        f"results/{name}/plots/variability.png",
+    ]
+    for target in DATASETS[name].settings["lightcurve"]["targets"]:
+        products += [
+            f"results/{name}/lightcurves/{target['name']}.csv",
+            f"results/{name}/lightcurves/{target['name']}.ecsv",
+            f"results/{name}/plots/lightcurve_{target['name']}.png",
+        ]
+    return products
+
+
+def light_curve_target(wildcards):
+    """params of make_light_curve: the wildcards' target as the dataset's settings give it."""
+    targets = DATASETS[wildcards.dataset].settings["lightcurve"]["targets"]
+    return next(target for target in targets if target["name"] == wildcards.target)
 
 
 def all_products():

@@ -4,7 +4,8 @@ The scene is a globular cluster (Plummer profile) plus uniform field stars with 
 fluxes, imaged through a Moffat PSF whose FWHM changes a little from frame to frame. The
 detector adds a bias pedestal, fixed row banding, hot and dead pixels; every exposure adds
 its own sky level, photon and read noise, cosmic rays and a subpixel pointing offset, and where
-configured a field rotation, a scale change and a meridian flip about the frame's centre.
+configured a field rotation, a scale change and a meridian flip about the frame's centre. A time series
+(``stackphot.simulate.variables``) adds a throughput per frame (clouds) and stars whose light varies.
 
 Conventions used by the whole workflow:
 
@@ -34,6 +35,7 @@ from stackphot.io import atomic_write
 from stackphot.simulate.config import SimulationConfig
 from stackphot.simulate.render import (_DECIMALS, _bayer_channels, _cosmic_rays, _render_stars, _rng, _row_banding,
                                        _star_catalog, _star_colours)
+from stackphot.simulate.variables import TRUTH_LIGHTCURVES, lightcurve_truth, variable_stars
 
 __all__ = [
     "SimulationConfig",
@@ -43,6 +45,7 @@ __all__ = [
     "write_frame_set",
     "TRUTH_SHIFTS",
     "TRUTH_STARS",
+    "TRUTH_LIGHTCURVES",
 ]
 
 TRUTH_SHIFTS = "truth_shifts.csv"
@@ -50,8 +53,9 @@ TRUTH_STARS = "truth_stars.csv"
 
 # Independent random streams, one SeedSequence spawn key each: the scene and the detector never
 # depend on how many frames are drawn, and frame i never depends on the frames after it.
-# The star colours have their own, so the monochrome sets stay byte for byte what they were.
-_SCENE, _DETECTOR, _FRAME, _GEOMETRY, _COLOUR = 0, 1, 2, 3, 4
+# The star colours, the frames' throughput and the choice of 'auto' variable stars have their own, so the sets
+# without them stay byte for byte what they were.
+_SCENE, _DETECTOR, _FRAME, _GEOMETRY, _COLOUR, _TRANSPARENCY, _VARIABLES = 0, 1, 2, 3, 4, 5, 6
 
 
 @dataclass
@@ -80,12 +84,21 @@ class FrameSet:
         (``flux_g`` is ``flux``). Its superpixel planes (of each 2x2 cell the R pixel, the mean of the two G
         pixels, the B pixel) hold a quarter of these, and its luminance plane (the sum of a cell's 4 pixels)
         holds ``(flux_r + 2 * flux_g + flux_b) / 4``. A plane of one colour samples a star on every other
-        pixel, which holds a quarter of its light only to within 0.2% at FWHM 3.5 px, 2% at 2.5 px.
+        pixel, which holds a quarter of its light only to within 0.2% at FWHM 3.5 px, 2% at 2.5 px. A set with
+        ``config.variables`` adds ``variable``: the kind of the star's light curve (``transit``, ``sine``) or
+        empty; ``flux`` is then its flux out of transit, or at its mean magnitude.
     fwhm : list of float
         PSF FWHM of each frame (px).
     sky_levels : list of float
         Mean sky of each frame (ADU above bias); a colour set's is ``config.sky_colour`` times this in each
         filter.
+    transparency : list of float
+        Throughput of each frame for starlight (all 1 without ``config.transparency``).
+    lightcurves : pandas.DataFrame
+        The time series' truth, a row per frame: ``frame``, ``mid_time`` (ISO, UTC, mid-exposure), ``jd_utc``
+        (its Julian date), ``transparency``, ``fwhm``, ``sky`` and, for each variable star, ``factor_<id>``:
+        its flux in that frame over its catalog ``flux``, the throughput aside (its flux in the frame is
+        ``flux * transparency * factor_<id>``), in the order of ``config.variables``.
     cosmic_rays : pandas.DataFrame
         Columns ``frame``, ``y``, ``x``, ``adu``: every pixel a cosmic ray hit and its charge.
     fixed_pattern : numpy.ndarray
@@ -101,6 +114,8 @@ class FrameSet:
     stars: pd.DataFrame
     fwhm: list[float]
     sky_levels: list[float]
+    transparency: list[float]
+    lightcurves: pd.DataFrame
     cosmic_rays: pd.DataFrame
     fixed_pattern: np.ndarray
     hot_pixels: np.ndarray
@@ -140,12 +155,22 @@ def _header(config: SimulationConfig, index: int, transform: Transform) -> fits.
     header["PEDESTAL"] = (-config.bias, "[ADU] add for zero-based ADU (SBFITSEXT)")
     header["RDNOISE"] = (config.read_noise, "[e-] read noise")
     header["SATURATE"] = (config.saturation, "[ADU] saturation level")
+    if config.site is not None:
+        latitude, longitude, elevation = config.site
+        header["SITELAT"] = (latitude, "[deg] observatory latitude, north positive")
+        header["SITELONG"] = (longitude, "[deg] observatory longitude, east positive")
+        header["SITEELEV"] = (elevation, "[m] observatory elevation")
+    if config.site is not None or config.time_series:
+        header["RA"] = (config.sky_centre[0], "[deg] ICRS right ascension of the field centre")
+        header["DEC"] = (config.sky_centre[1], "[deg] ICRS declination of the field centre")
     if config.bayer_pattern is not None:
         header["BAYERPAT"] = (config.bayer_pattern, "filters of pixels [0,0] [0,1] [1,0] [1,1]")
         header["XBAYROFF"] = (0, "[px] x offset of the Bayer pattern")
         header["YBAYROFF"] = (0, "[px] y offset of the Bayer pattern")
     header["COMMENT"] = f"Simulated by stackphot.simulate with seed {config.seed} ({frame_name(index)})."
     header["COMMENT"] = f"Bias pedestal {config.bias:g} ADU; truth in {TRUTH_SHIFTS} and {TRUTH_STARS}."
+    if config.time_series:
+        header["COMMENT"] = f"Time series: throughput and light curves in {TRUTH_LIGHTCURVES}."
     if config.pixel_scale > 0:
         header.extend(_wcs(config, transform).to_header(), end=True)
     return header
@@ -227,7 +252,17 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         stars = _star_colours(config, stars, _rng(config.seed, _COLOUR))
         channels = _bayer_channels(config.bayer_pattern, config.shape)
         colour_fluxes = [stars[name].to_numpy() for name in ("flux_r", "flux_g", "flux_b")]
-    frames, headers, transforms, fwhms, sky_levels, hits = [], [], [], [], [], []
+    # Each variable star's flux factor in every frame, at its mid-exposure time, rounded as the truth is written.
+    hours = (np.arange(config.n_frames) * config.cadence + config.exptime / 2) / 3600
+    variable_ids = variable_stars(config, stars, _rng(config.seed, _VARIABLES))
+    factors = {
+        star: np.round(variable.factor(hours, config.start_time), _DECIMALS)
+        for star, variable in zip(variable_ids, config.variables)
+    }
+    if config.variables:
+        kinds = dict(zip(variable_ids, (variable.kind for variable in config.variables)))
+        stars = stars.assign(variable=stars["id"].map(kinds).fillna(""))
+    frames, headers, transforms, fwhms, sky_levels, throughputs, hits = [], [], [], [], [], [], []
     for index in range(config.n_frames):
         rng = _rng(config.seed, _FRAME, index)
         dy, dx = (0.0, 0.0) if index == 0 else np.round(rng.uniform(-1, 1, 2) * config.max_offset, _DECIMALS)
@@ -235,9 +270,18 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         sky = float(config.sky * np.exp(config.sky_jitter * rng.standard_normal()))
         cr_y, cr_x, cr_adu = _cosmic_rays(config, rng)
 
+        throughput = 1.0
+        if config.transparency:
+            draw = _rng(config.seed, _TRANSPARENCY, index).uniform(-1, 1)
+            throughput = round(1 + config.transparency * float(draw), _DECIMALS)
+        # Ids run from 1 in catalog order; a scale of exactly 1 leaves every pixel as it was without it.
+        scale = np.full(star_flux.size, throughput)
+        for star, factor in factors.items():
+            scale[star - 1] *= factor[index]
+
         transform = _transform(config, index, float(dy), float(dx))
         x, y = transform.inverse().apply(star_x, star_y)
-        psf = dict(fwhm=fwhm, beta=config.moffat_beta, oversample=config.oversample)
+        psf = dict(fwhm=fwhm, beta=config.moffat_beta, oversample=config.oversample, scale=scale)
         if config.bayer_pattern is None:
             signal = sky * (1 + config.sky_gradient * gradient)
             _render_stars(signal, y, x, star_flux, **psf)
@@ -264,6 +308,7 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         transforms.append({"frame": frame_name(index), **transform.columns()})
         fwhms.append(fwhm)
         sky_levels.append(sky)
+        throughputs.append(throughput)
         hits.append(pd.DataFrame({"frame": frame_name(index), "y": cr_y, "x": cr_x, "adu": cr_adu}))
 
     return FrameSet(
@@ -274,6 +319,8 @@ def simulate_frame_set(config: SimulationConfig | None = None, **overrides) -> F
         stars=stars,
         fwhm=fwhms,
         sky_levels=sky_levels,
+        transparency=throughputs,
+        lightcurves=lightcurve_truth(config, [t["frame"] for t in transforms], throughputs, fwhms, sky_levels, factors),
         cosmic_rays=pd.concat(hits, ignore_index=True),
         fixed_pattern=fixed_pattern,
         hot_pixels=hot_pixels.reshape(ny, nx),
@@ -287,7 +334,9 @@ def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) 
     Frames go to ``<frame>.fits`` (``uint16`` stored as BITPIX 16 with BZERO 32768), the truth to
     ``truth_shifts.csv`` (frame and the ``stackphot.geometry.COLUMNS`` of its transform, which may
     turn, scale and flip the frame as well as move it) and ``truth_stars.csv`` (id, x, y, flux; a colour set
-    adds flux_r, flux_g, flux_b). A colour set's frames carry BAYERPAT, XBAYROFF and YBAYROFF.
+    adds flux_r, flux_g, flux_b, a set with variable stars ``variable``). A time series (``transparency`` or
+    ``variables``) adds ``truth_lightcurves.csv``, its ``FrameSet.lightcurves`` (``jd_utc`` to 1e-8 d, 1 ms).
+    A colour set's frames carry BAYERPAT, XBAYROFF and YBAYROFF.
     Each file is written under a temporary name and renamed, so no half-written file ever has a
     final name; the same frame set always gives byte-identical files.
 
@@ -303,7 +352,7 @@ def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) 
     Returns
     -------
     list of pathlib.Path
-        The frame files in frame order, then the shifts and stars tables.
+        The frame files in frame order, then the shifts and stars tables (and the light curves').
 
     Raises
     ------
@@ -314,6 +363,10 @@ def write_frame_set(frame_set: FrameSet, directory, *, overwrite: bool = False) 
     directory.mkdir(parents=True, exist_ok=True)
     frame_paths = [directory / f"{name}.fits" for name in frame_set.transforms["frame"]]
     tables = {directory / TRUTH_SHIFTS: frame_set.transforms, directory / TRUTH_STARS: frame_set.stars}
+    if frame_set.config.time_series:
+        # A Julian date needs more than the 6 decimals of the other columns: 1e-6 d is 86 ms.
+        lightcurves = frame_set.lightcurves
+        tables[directory / TRUTH_LIGHTCURVES] = lightcurves.assign(jd_utc=lightcurves["jd_utc"].map("{:.8f}".format))
     targets = frame_paths + list(tables)
     existing = [str(path) for path in targets if path.exists()]
     if existing and not overwrite:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stackphot.options import check_fields, check_values
+from stackphot.simulate.variables import Sine, Transit, parse_variables
 
 
 # The colour of the data pixels [0, 0], [0, 1], [1, 0], [1, 1] (numpy order, row 0 first) of each 2x2 cell.
@@ -14,9 +16,12 @@ BAYER_PATTERNS = ("RGGB", "BGGR", "GRBG", "GBRG")
 
 
 def _values(value, kind, name, length=2):
-    values = tuple(kind(v) for v in value)
-    if len(values) != length:
-        raise ValueError(f"{name} must have {length} values, got {value!r}")
+    try:
+        values = tuple(kind(v) for v in value)
+    except (TypeError, ValueError):
+        values = None
+    if values is None or len(values) != length:
+        raise ValueError(f"{name} must have {length} values (numbers), got {value!r}")
     return values
 
 
@@ -117,6 +122,24 @@ class SimulationConfig:
     sky_colour : tuple of float
         Colour sets: the sky's level in the red, green and blue pixels relative to ``sky``. The default is a
         light-polluted sky, brighter in red and fainter in blue than in green.
+    transparency : float
+        Each frame's starlight is multiplied by a throughput drawn uniformly in ``[1 - transparency, 1 +
+        transparency]``, independently for every frame and from a random stream of its own (passing clouds: at a
+        cadence of minutes their frames are as good as independent). The sky is not dimmed: it keeps its own
+        level and jitter, as under a light-polluted sky, where clouds that dim the stars reflect the town's
+        light. In [0, 1); 0 (the default): no throughput changes, the frames of before.
+    variables : tuple of Transit or Sine
+        Stars of the catalog given a light curve, from mappings such as ``{kind: transit, star: auto, depth:
+        0.01, duration_hours: 2, mid_time: 1.5}`` or ``{kind: sine, star: 12, amplitude_mag: 0.05, period_hours:
+        1.5, phase: 0.25}`` (see :class:`~stackphot.simulate.variables.Transit` and
+        :class:`~stackphot.simulate.variables.Sine`). A star's flux in a frame is its catalog ``flux`` times the
+        factor of its light curve at the frame's mid-exposure time (and the frame's throughput).
+    site : tuple of float or None
+        Latitude (degrees, north positive), longitude (degrees, east positive) and elevation (m) of the
+        observatory, written as SITELAT, SITELONG and SITEELEV. None (the default): no site cards.
+        Frames carry RA and DEC cards (``sky_centre``, degrees: the field the telescope points at) where a site
+        is given or the set is a time series (``transparency`` or ``variables``); a ``pixel_scale`` alone does
+        not add them, so the sets with a WCS stay byte for byte what they were.
     """
 
     shape: tuple[int, int] = (1040, 1392)
@@ -159,6 +182,9 @@ class SimulationConfig:
     bayer_pattern: str | None = None
     star_colour_range: tuple[float, float] = (0.5, 2.0)
     sky_colour: tuple[float, float, float] = (1.1, 1.0, 0.8)
+    transparency: float = 0.0
+    variables: tuple[Transit | Sine, ...] = ()
+    site: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         # YAML gives lists where tuples are meant and reads an unquoted timestamp as a datetime:
@@ -169,6 +195,12 @@ class SimulationConfig:
         }
         for name in ("fwhm_range", "flux_range", "cosmic_ray_adu", "hot_pixel_adu", "sky_centre", "star_colour_range"):
             normalised[name] = _values(getattr(self, name), float, name)
+        try:
+            normalised["transparency"] = float(self.transparency)
+        except (TypeError, ValueError):
+            raise ValueError(f"transparency must be a number, got {self.transparency!r}") from None
+        if self.site is not None:
+            normalised["site"] = _values(self.site, float, "site (latitude, longitude, elevation)", length=3)
         if isinstance(self.start_time, dt.date):
             normalised["start_time"] = self.start_time.isoformat()
         for name, value in normalised.items():
@@ -177,6 +209,7 @@ class SimulationConfig:
             dt.datetime.fromisoformat(self.start_time)
         except (TypeError, ValueError):
             raise ValueError(f"start_time must be an ISO date and time, got {self.start_time!r}") from None
+        object.__setattr__(self, "variables", parse_variables(self.variables, self.start_time))
         checks = {
             "shape must be at least 16 x 16 pixels": min(self.shape) >= 16,
             "n_frames must be at least 1": self.n_frames >= 1,
@@ -217,8 +250,18 @@ class SimulationConfig:
             ),
             "star_colour_range must be 0 < low <= high": 0 < self.star_colour_range[0] <= self.star_colour_range[1],
             "sky_colour must be >= 0": min(self.sky_colour) >= 0,
+            "transparency must be in [0, 1)": 0 <= self.transparency < 1,
+            "site must be latitude in [-90, 90], longitude in [-180, 360) (east positive) and a finite elevation": (
+                self.site is None
+                or (-90 <= self.site[0] <= 90 and -180 <= self.site[1] < 360 and math.isfinite(self.site[2]))
+            ),
         }
         check_values(checks, "simulation config")
+
+    @property
+    def time_series(self) -> bool:
+        """Whether the set has a throughput per frame or variable stars, and so a light-curve truth table."""
+        return bool(self.transparency or self.variables)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping) -> SimulationConfig:

@@ -116,13 +116,16 @@ def _row_banding(ny: int, rms: float, rng: np.random.Generator) -> np.ndarray:
 
 
 def _render_stars(
-    image: np.ndarray, y: np.ndarray, x: np.ndarray, flux: np.ndarray, *, fwhm: float, beta: float, oversample: int
+    image: np.ndarray, y: np.ndarray, x: np.ndarray, flux: np.ndarray, *, fwhm: float, beta: float, oversample: int,
+    scale=1.0,
 ) -> None:
     """Add pixel-integrated Moffat stars (total ``flux`` ADU each, at ``y, x``) to ``image`` in place.
 
     The core, within about 2 alpha, is integrated on ``oversample``**2 subpixels per pixel. Further
     out a single sample per pixel is already exact to < 1e-4 of the peak, and sampling a smooth
     profile on the full pixel lattice keeps its sum and centroid exact, so positions are unbiased.
+    ``scale`` (one value or one per star) multiplies the stars' light but not the size of their cutouts,
+    which ``flux`` sets: a star dimmed by clouds or its light curve is exactly a scaled copy of itself.
     """
     ny, nx = image.shape
     alpha = moffat_alpha(fwhm, beta)
@@ -133,6 +136,7 @@ def _render_stars(
     visible = (iy + half >= 0) & (iy - half < ny) & (ix + half >= 0) & (ix - half < nx)
     sub = ((np.arange(oversample) + 0.5) / oversample - 0.5).astype(np.float32)
     flat_image = image.reshape(-1)
+    scale = np.broadcast_to(np.asarray(scale, float), flux.shape)
 
     for h in np.unique(half[visible]):
         core = min(h, math.ceil(2 * alpha))
@@ -156,7 +160,7 @@ def _render_stars(
             cols = ix[chunk, None] + offsets
             inside = ((rows >= 0) & (rows < ny))[:, :, None] & ((cols >= 0) & (cols < nx))[:, None, :]
             index = rows[:, :, None] * nx + cols[:, None, :]
-            values = profile * (flux[chunk] * norm)[:, None, None]
+            values = profile * (flux[chunk] * norm * scale[chunk])[:, None, None]
             np.add.at(flat_image, index[inside], values[inside])
 
 
