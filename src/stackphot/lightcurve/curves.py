@@ -93,19 +93,23 @@ def target_light_curve(matrices: Matrices, frames: pd.DataFrame, *, target: int,
     else:
         chosen = choose_comparisons(matrices.flux, matrices.error, matrices.flags, target=index, exclude=check_index,
                                     max_stars=max_comparisons, mag_range=COMPARISON_MAG_RANGE, usable=usable)
+    if not check_index:
+        # The check star: the least blended candidate the ensemble left (its curve tests the ensemble, not its
+        # neighbours' seeing); where it left none, one of its own, kept out of it (an ensemble of 3 or more).
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # no candidate left: said by the check_id of None
+            spare = list(choose_comparisons(matrices.flux, matrices.error, matrices.flags, target=index,
+                                            exclude=list(chosen), max_stars=max_comparisons,
+                                            mag_range=COMPARISON_MAG_RANGE, usable=usable))
+        if not spare and not comparisons and len(chosen) >= 3:
+            spare = list(chosen)
+        if spare:
+            check_index = [int(min(spare, key=lambda star: 0 if crowding is None else crowding[star]))]
+            chosen = np.array([star for star in chosen if star != check_index[0]])
     if len(chosen) == 0:
         raise ValueError(f"no comparison star for target id {target}: give lightcurve: comparisons")
     weights, dropped = ensemble_weights(matrices.clean, matrices.error, chosen)
     curve = differential_light_curve(matrices.clean, matrices.error, target=index, comparisons=chosen, weights=weights)
-    if not check_index:
-        # The check star: of the candidates the ensemble left, the least blended (its curve tests the ensemble,
-        # not its neighbours' seeing).
-        spare = choose_comparisons(matrices.flux, matrices.error, matrices.flags, target=index,
-                                   exclude=list(chosen), max_stars=max_comparisons, mag_range=COMPARISON_MAG_RANGE,
-                                   usable=usable)
-        if len(spare) and crowding is not None:
-            spare = sorted(spare, key=lambda star: crowding[star])
-        check_index = [int(spare[0])] if len(spare) else []
     meta = {"target_id": int(target), "comparison_ids": [int(ids[i]) for i in chosen],
             "comparison_weights": [round(float(w), 6) for w in weights],
             "dropped_comparisons": [int(ids[i]) for i in np.asarray(chosen)[dropped]],

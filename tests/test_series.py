@@ -1,0 +1,107 @@
+"""The per-frame photometry as a time series (stackphot.lightcurve.series and curves): the accepted frames, the
+matrices, the targets found in the catalog, the blends, and what a light curve is made of."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.wcs import WCS
+
+from stackphot.lightcurve import (Matrices, TargetError, accepted_photometry, crowding, find_target, frame_annulus,
+                                  least_crowded, light_curve_column, star_matrix, target_light_curve)
+
+CATALOG = pd.DataFrame({"id": [1, 2, 3, 4], "x": [10.0, 50.0, 52.0, 90.0], "y": [10.0, 50.0, 50.0, 20.0],
+                        "flux": [1e5, 5e4, 5e4, 1e3], "fwhm": [3.0] * 4})
+
+
+def long_table(frames, ids, flux):
+    """A long table, a row per frame and star, from a matrix ``flux[frame, star]``."""
+    return pd.DataFrame({"frame": np.repeat(frames, len(ids)), "id": np.tile(ids, len(frames)),
+                         "flux_r4": flux.ravel(), "flux_err_r4": np.sqrt(np.abs(flux.ravel())) + 1.0,
+                         "flags": np.zeros(flux.size, int)})
+
+
+def test_only_accepted_frames_enter_the_series_in_the_selections_order():
+    batches = [long_table(["f2", "f1"], [1, 2], np.ones((2, 2))), long_table(["f3"], [1, 2], np.ones((1, 2)))]
+    selection = pd.DataFrame({"frame": ["f1", "f2", "f3"], "accepted": [True, False, True]})
+    series = accepted_photometry(batches, selection)
+    assert list(series["frame"]) == ["f1", "f1", "f3", "f3"] and list(series["id"]) == [1, 2, 1, 2]
+
+
+def test_a_star_not_measured_in_a_frame_is_nan_and_flagged_there():
+    table = long_table(["a", "b"], [1, 2], np.array([[1.0, 2.0], [3.0, 4.0]])).iloc[:3]
+    assert np.array_equal(star_matrix(table, "flux_r4", ["a", "b"], [1, 2]), [[1, 2], [3, np.nan]], equal_nan=True)
+    assert star_matrix(table, "flags", ["a", "b"], [1, 2]).tolist() == [[0, 0], [0, -1]]
+
+
+@pytest.mark.parametrize(("target", "expected"), [({"name": "t", "id": 3}, 3), ({"name": "t", "x": 51.2, "y": 49.1}, 3),
+                                                  ({"name": "t", "x": 49.0, "y": 50.5}, 2)])
+def test_a_target_is_the_catalog_source_it_names_or_the_nearest_to_its_position(target, expected):
+    assert find_target(CATALOG, target, match_radius=3.0) == expected
+
+
+def test_a_target_by_sky_position_goes_through_the_stacks_wcs():
+    wcs = WCS(naxis=2)
+    wcs.wcs.ctype, wcs.wcs.crval, wcs.wcs.crpix = ["RA---TAN", "DEC--TAN"], [150.0, 2.0], [51.0, 51.0]
+    wcs.wcs.cdelt = [-1 / 3600, 1 / 3600]
+    ra, dec = wcs.all_pix2world(90.0, 20.0, 0)
+    assert find_target(CATALOG, {"name": "t", "ra": float(ra), "dec": float(dec)}, match_radius=1.0, wcs=wcs) == 4
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ({"name": "far", "x": 30.0, "y": 30.0}, "no catalog source within 3 px"),
+    ({"name": "gone", "id": 99}, "id 99 is not in the catalog"),
+    ({"name": "sky", "ra": 150.0, "dec": 2.0}, "has no celestial WCS"),
+    ({"name": "nowhere"}, "give x and y, ra and dec, or id"),
+])
+def test_a_target_that_is_not_there_is_named_with_the_fix(target, message):
+    with pytest.raises(TargetError, match=message):
+        find_target(CATALOG, target, match_radius=3.0)
+
+
+def test_close_pairs_are_blends_and_a_lone_star_is_not():
+    shares = crowding(CATALOG, radius=4.0, fwhm=3.0)
+    # Stars 2 and 3 lie 2 px apart, inside each other's apertures: each holds all of the other's light.
+    assert shares[1] == pytest.approx(1.0, rel=0.05) and shares[2] == pytest.approx(1.0, rel=0.05)
+    assert shares[0] < 1e-3 and shares[3] < 1e-2
+
+
+def test_a_crowded_field_falls_back_to_its_least_crowded_stars():
+    shares = np.array([1e-4, 5e-2, 2e-2, 3e-1, 1e-2])
+    allowed = np.array([True, True, True, True, False])
+    assert least_crowded(shares, allowed, minimum=1).tolist() == [True, False, False, False, False]
+    assert least_crowded(shares, allowed, minimum=3).tolist() == [True, True, True, False, False]
+
+
+def test_the_annulus_moves_out_of_an_aperture_that_the_seeing_grew():
+    assert frame_annulus((12.0, 18.0), 9.0) == (12.0, 18.0)
+    assert frame_annulus((12.0, 18.0), 14.0) == (17.5, 23.5)
+
+
+def test_the_light_curves_take_the_first_fixed_radius_or_the_first_seeing_scaled_one():
+    table = pd.DataFrame({"flux_r4": [1.0], "flux_r6": [1.0], "flux_f1.5": [1.0]})
+    assert light_curve_column({"radii": [4.0, 6.0], "fwhm_radii": [1.5]}, table) == "flux_r4"
+    options = {"radii": [4.0, 6.0], "fwhm_radii": [1.5], "use_fwhm_radius": True}
+    assert light_curve_column(options, table) == "flux_f1.5"
+    assert light_curve_column(options, table.assign(**{"flux_f1.5": [np.nan]})) == "flux_r4"
+
+
+def test_a_transit_under_clouds_is_recovered_against_steady_comparisons_and_a_variable_is_left_out():
+    rng = np.random.default_rng(4)
+    n_frames, ids = 120, list(range(1, 9))
+    clouds = 1 + 0.2 * np.sin(np.linspace(0, 9, n_frames))
+    level = np.array([2e5, 2.2e5, 1.8e5, 2.5e5, 1.5e5, 2e5, 1.9e5, 2.1e5])
+    signal = np.ones((n_frames, len(ids)))
+    signal[40:80, 0] = 0.99  # the target's 1% transit
+    signal[:, 1] = 1 + 0.05 * np.sin(np.linspace(0, 30, n_frames))  # a variable among the candidates
+    flux = level * signal * clouds[:, None]
+    flux += rng.normal(0, np.sqrt(flux))
+    frames = pd.DataFrame({"frame": [f"f{index:03d}" for index in range(n_frames)],
+                           "bjd_tdb": 2460000.5 + np.arange(n_frames) / 720, "airmass": 1.0 + clouds / 10})
+    matrices = Matrices.of(long_table(frames["frame"], ids, flux), "flux_r4", frames["frame"])
+    variable = np.array([star == 2 for star in ids])
+    curve, made = target_light_curve(matrices, frames, target=1, usable=np.ones(len(ids), bool),
+                                     crowding=np.zeros(len(ids)), variable=variable)
+    assert 2 not in made["comparison_ids"] and made["check_id"] not in made["comparison_ids"] + [1]
+    depth = 1 - curve["rel_flux"][40:80].mean() / np.r_[curve["rel_flux"][:40], curve["rel_flux"][80:]].mean()
+    assert depth == pytest.approx(0.01, abs=0.001)
+    assert curve["check_rel_flux"].std() < 2 * curve["check_rel_flux_err"].median()
