@@ -41,6 +41,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 # First registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
+# the time series' per-frame photometry, CPU and memory (bench/lightcurve.py),
 # the masters' peak memory at 50 frames of 4096 x 4096 (bench/calibration.py, 3.2 GB of frames kept in
 # $(BENCH_DIR)/calibration/), then the benchmark of issue 4 (bench/run_bench.py): the workflow against the same work in one process on one core.
 # Frames are simulated once into $(BENCH_DIR)/frames/; the 200x2048 set needs about 40 GB of free disk while it runs.
@@ -52,11 +53,13 @@ BENCH_QUICK_SETS ?= 10x512 20x512 100x128
 bench: $(INSTALLED)
 	$(BIN)/python bench/registration.py
 	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/lightcurve.py
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR) --cores $(CORES) $(BENCH_SETS)
 
 bench-quick: $(INSTALLED)
 	$(BIN)/python bench/registration.py 512 3
 	$(BIN)/python bench/calibration.py 10 1024
+	$(BIN)/python bench/lightcurve.py 100 512 500
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR)/quick --cores $(CORES) $(BENCH_QUICK_SETS)
 
 clean:
