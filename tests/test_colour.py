@@ -5,6 +5,7 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from conftest import gaussian_star
 from stackphot.colour import PatternError, bayer_pattern, channel_offset, plane_offsets, split_mosaic, split_products
 
 
@@ -70,11 +71,6 @@ def test_planes_hold_their_colours_and_the_luminance_the_cells_sum(pattern):
     assert sum(int(planes[name][2].sum()) for name in planes) == 4
 
 
-def gaussian_star(shape, y0, x0, sigma=1.6):
-    y, x = np.indices(shape, dtype=float)
-    return 5000.0 * np.exp(-((y - y0) ** 2 + (x - x0) ** 2) / (2 * sigma**2))
-
-
 def centroid(image):
     y, x = np.indices(image.shape, dtype=float)
     weights = np.clip(image, 0, None)
@@ -84,7 +80,7 @@ def centroid(image):
 @pytest.mark.parametrize("pattern", ["RGGB", "GRBG"])
 @pytest.mark.parametrize(("y0", "x0"), [(20.0, 20.0), (21.3, 18.7), (19.5, 22.5)])
 def test_a_grey_stars_colours_lie_on_one_another_once_each_plane_is_put_where_its_pixels_are(pattern, y0, x0):
-    star = gaussian_star((40, 44), y0, x0)
+    star = gaussian_star((40, 44), y0, x0, flux=5000.0, sigma=1.6)
     planes = split_mosaic(star, np.ones_like(star), np.zeros(star.shape, np.uint8), pattern=pattern)
     offsets = plane_offsets(pattern)
     # Superpixel (i, j) is centred on mosaic (2i + 0.5, 2j + 0.5).
