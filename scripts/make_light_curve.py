@@ -5,9 +5,9 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from astropy.io import fits
 
-from stackphot.io import celestial_wcs, read_table, write_ecsv, write_table
-from stackphot.lightcurve import (Matrices, comparison_curves, find_target, light_curve_column,
-                                  read_series, series_units, star_crowding, target_light_curve, usable_stars)
+from stackphot.io import read_table, write_ecsv, write_table
+from stackphot.lightcurve import (Matrices, comparison_curves, light_curve_column, read_colours, read_series,
+                                  series_units, star_crowding, target_light_curve, timed_target, usable_stars)
 from stackphot.report.lightcurve_plot import plot_light_curve
 from stackphot.scripting import run_script
 
@@ -18,20 +18,22 @@ if TYPE_CHECKING:
 def main(smk, log):
     options, target = smk.params.lightcurve, smk.params.target
     photometry, meta = read_series(smk.input.photometry)
-    frames = read_table(smk.input.times)
-    wcs = celestial_wcs(fits.getheader(smk.input.stack))
     catalog = pd.read_csv(smk.input.catalog)
-    target_id = find_target(catalog, target, match_radius=options["match_radius"], wcs=wcs)
+    target_id, frames, meta = timed_target(catalog, fits.getheader(smk.input.stack), read_table(smk.input.times),
+                                           meta, target, match_radius=options["match_radius"])
     column = light_curve_column(options, photometry)
     matrices = Matrices.of(photometry, column, frames["frame"])
     variables = set(pd.read_csv(smk.input.variability).query("variable")["id"])
+    colour = read_colours(smk.input.colours, catalog, matrices.ids) if smk.input.colours else None
     curve, made = target_light_curve(matrices, frames, target=target_id,
                                      usable=usable_stars(pd.read_csv(smk.input.stack_photometry), matrices.ids),
                                      crowding=star_crowding(catalog, matrices.ids, column=column, frames=frames),
-                                     variable=[star in variables for star in matrices.ids],
+                                     variable=[star in variables for star in matrices.ids], colour=colour,
                                      comparisons=options["comparisons"], checks=options["checks"],
                                      max_comparisons=options["max_comparisons"], detrend_by=options["detrend"])
-    made.update(target=target["name"], flux_column=column)
+    made.update(name=target["name"], flux_column=column)
+    if colour is not None:
+        made["colour_index"] = " - ".join(smk.params.colour_bands)
     for key, value in made.items():
         log.info("%s: %s", key, value)
     write_table(smk.output.csv, curve)

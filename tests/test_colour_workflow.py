@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 from astropy.io import fits
+from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from workflow_helpers import run_snakemake
@@ -18,14 +19,29 @@ SIMULATION = {
 CHANNEL_TRUTH = {"R": "flux_r", "G": "flux_g", "B": "flux_b"}
 
 
+def true_colour(truth):
+    """The stars' true colour index B - R."""
+    return -2.5 * np.log10(truth.flux_b / truth.flux_r)
+
+
+def light_curve_target(truth):
+    """A bright star of middling colour, on the superpixel grid of the reference frame."""
+    bright = truth[truth.flux_g > 3e5]
+    star = bright.iloc[np.argsort(np.abs(true_colour(bright) - true_colour(truth).median()))[0]]
+    return {"name": "star", "x": float((star.x - 0.5) / 2), "y": float((star.y - 0.5) / 2)}
+
+
 @pytest.fixture(scope="module")
 def colour_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("colour")
     (work / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
+    run_snakemake(work, {"datasets": {"colour": {"simulate": "sim.yaml"}}}, "simulate")
+    truth = pd.read_csv(work / "data" / "colour" / "truth_stars.csv")
     # A neighbour beyond 12 px (6 FWHM) puts under 0.1% of its light into a 9 px aperture.
     run_snakemake(work, {"datasets": {"colour": {"simulate": "sim.yaml"}}, "photometry": {"neighbour_radius": 12.0},
-                         "run": {"batch_size": 4}}, "colour", "stack", "photometry", "results/colour/plots/colour.png")
-    return work / "results" / "colour", pd.read_csv(work / "data" / "colour" / "truth_stars.csv")
+                         "lightcurve": {"targets": [light_curve_target(truth)]}, "run": {"batch_size": 4}},
+                  "colour", "stack", "photometry", "lightcurve", "results/colour/plots/colour.png")
+    return work / "results" / "colour", truth
 
 
 def measured_against_truth(results, truth, channel):
@@ -100,3 +116,27 @@ def test_the_stars_colours_are_recovered_within_their_errors(colour_run):
         assert len(both) >= 25
         # A few stars keep a residue of a cosmic ray or a star the finder did not see: the bulk must be right.
         assert abs(pulls.median()) < 0.5 and 0.7 < robust_sigma < 1.3 and outliers <= 0.1 * len(both)
+
+
+def test_a_light_curves_comparisons_have_the_targets_colour(colour_run):
+    results, truth = colour_run
+    meta = Table.read(results / "lightcurves" / "star.ecsv", format="ascii.ecsv").meta
+    ids = [meta["target_id"], *meta["comparison_ids"]]
+    blue, red = (pd.read_csv(results / "channels" / f"photometry.{plane}.csv").set_index("id") for plane in "BR")
+    # The colour of the light in each aperture, a neighbour's included: the light the air reddens.
+    measured = -2.5 * np.log10(blue.loc[ids, "flux"] / red.loc[ids, "flux"]).to_numpy()
+    positions = np.column_stack([(truth.x - 0.5) / 2, (truth.y - 0.5) / 2])
+    tree = cKDTree(positions)
+    _, nearest = tree.query(blue.loc[ids, ["x", "y"]].to_numpy())
+    # A star keeps its true colour within 0.1 mag where no other star of 5% of its light lies within 12 px
+    # (6 FWHM): no star differs in colour by over 2 mag.
+    isolated = np.array([all(truth.flux_g[other] < 0.05 * truth.flux_g[star]
+                             for other in tree.query_ball_point(positions[star], 12.0) if other != star)
+                         for star in nearest])
+    colours = true_colour(truth).to_numpy()[nearest]
+    limit = meta["comparison_colour_range"]
+    print(f"target B - R {measured[0]:.3f} (true {colours[0]:.3f}); {len(ids) - 1} comparisons "
+          f"{np.round(measured[1:], 3)} (true, isolated {np.round(colours[1:][isolated[1:]], 3)}), range {limit}")
+    assert meta["colour_index"] == "B - R" and limit == 0.25
+    assert np.abs(measured[1:] - measured[0]).max() <= limit
+    assert isolated[1:].sum() >= 2 and np.abs(colours[1:][isolated[1:]] - colours[0]).max() <= limit + 0.1

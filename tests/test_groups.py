@@ -94,6 +94,16 @@ def test_each_group_is_stacked_on_its_own_with_its_filter_and_exposure(mixed_run
 
 
 @pytest.mark.workflow
+def test_a_light_curve_takes_its_stars_colours_from_another_filters_group_of_the_night(mixed_run):
+    night, work = mixed_run
+    config = {"datasets": {"mixed": {"path": str(night)}}, "lightcurve": {"targets": [{"name": "t", "id": 1}]}}
+    dry = run_snakemake(work, config, "--dry-run", "--printshellcmds", "results/mixed/V_30s/lightcurves/t.csv")
+    # The B group's stack photometry and catalog come in (its frames are made); the V 5 s group is no other band.
+    assert "measure_photometry" in dry.stdout and "results/mixed/B_30s/photometry.csv" in dry.stdout
+    assert "results/mixed/V_5s/photometry.csv" not in dry.stdout
+
+
+@pytest.mark.workflow
 def test_the_groups_share_the_nights_masters(mixed_run):
     _, work = mixed_run
     masters = sorted(path.name for path in (work / "results/mixed/calibrate").glob("master_*.fits"))

@@ -54,6 +54,10 @@ def test_every_accepted_frame_has_a_point_with_its_bjd(night):
     # BJD minus JD: the light travel time to the barycentre (at most 8.3 min) and TDB - UTC (69.184 s in 2024).
     assert np.all(np.abs((curve["bjd_tdb"] - jd) * 86400 - 69.184) < 500)
     assert meta["target_id"] and len(meta["comparison_ids"]) >= 5
+    # Timed for the star itself, through the stack's WCS, not for the field's centre as the series is.
+    star = pd.read_csv(results / "catalog.csv").set_index("id").loc[meta["target_id"]]
+    assert meta["target_source"] == "the target's pixel position through the stack's WCS"
+    assert (meta["target"]["ra"], meta["target"]["dec"]) == pytest.approx((star["ra"], star["dec"]), abs=1e-9)
 
 
 def test_the_transit_is_recovered(night):

@@ -6,8 +6,10 @@ import pandas as pd
 import pytest
 from astropy.wcs import WCS
 
-from stackphot.lightcurve import (Matrices, TargetError, accepted_photometry, crowding, find_target, frame_annulus,
-                                  least_crowded, light_curve_column, star_matrix, target_light_curve)
+from stackphot.lightcurve import (Matrices, TargetError, accepted_photometry, band_magnitudes, colour_alike, crowding,
+                                  find_target, frame_annulus, least_crowded, light_curve_column, star_colours,
+                                  star_matrix, target_light_curve)
+from stackphot.photometry import NEIGHBOUR, SATURATED
 
 CATALOG = pd.DataFrame({"id": [1, 2, 3, 4], "x": [10.0, 50.0, 52.0, 90.0], "y": [10.0, 50.0, 50.0, 20.0],
                         "flux": [1e5, 5e4, 5e4, 1e3], "fwhm": [3.0] * 4})
@@ -105,3 +107,68 @@ def test_a_transit_under_clouds_is_recovered_against_steady_comparisons_and_a_va
     depth = 1 - curve["rel_flux"][40:80].mean() / np.r_[curve["rel_flux"][:40], curve["rel_flux"][80:]].mean()
     assert depth == pytest.approx(0.01, abs=0.001)
     assert curve["check_rel_flux"].std() < 2 * curve["check_rel_flux_err"].median()
+
+
+def reddened_night(colours, levels, *, seed=5):
+    """Frames from airmass 1 to 2.5 whose extinction depends on colour (second order: 0.05 mag per airmass per
+    magnitude of colour index), for stars of ``colours`` and ``levels``; the target is the first star."""
+    rng = np.random.default_rng(seed)
+    n_frames, ids = 100, list(range(1, len(colours) + 1))
+    airmass = np.linspace(1.0, 2.5, n_frames)
+    flux = levels * 10 ** (-0.4 * (0.15 + 0.05 * np.asarray(colours)[None, :]) * airmass[:, None])
+    flux += rng.normal(0, np.sqrt(flux))
+    frames = pd.DataFrame({"frame": [f"f{index:03d}" for index in range(n_frames)],
+                           "bjd_tdb": 2460000.5 + np.arange(n_frames) / 720, "airmass": airmass})
+    return Matrices.of(long_table(frames["frame"], ids, flux), "flux_r4", frames["frame"]), frames
+
+
+def test_comparisons_of_the_targets_colour_leave_no_colour_extinction_trend():
+    # The target is red (1.0); 25 stars of its colour, and 25 blue ones (0.0) twice as bright, which the
+    # brightest-first choice would take without the colours.
+    colours = np.r_[1.0, np.linspace(0.9, 1.1, 25), np.zeros(25)]
+    levels = np.r_[2e6, np.full(25, 2e6), np.full(25, 4e6)]
+    matrices, frames = reddened_night(colours, levels)
+    everyone = dict(usable=np.ones(len(colours), bool), crowding=np.zeros(len(colours)))
+    slopes = {}
+    for known, colour in (("colours", colours), ("none", None)):
+        curve, made = target_light_curve(matrices, frames, target=1, colour=colour, **everyone)
+        slopes[known] = np.polyfit(frames["airmass"], curve["mag"], 1)[0]
+        chosen = colours[np.array(made["comparison_ids"]) - 1]
+        if known == "colours":
+            assert np.abs(chosen - 1.0).max() <= 0.1 and made["comparison_colour_range"] == 0.25
+        else:
+            assert np.all(chosen == 0.0) and "comparison_colour_range" not in made
+    print(f"target's slope, mag per airmass: {slopes['colours']:+.4f} against comparisons of its colour, "
+          f"{slopes['none']:+.4f} against the brightest (blue)")
+    assert abs(slopes["colours"]) < 0.003  # mag per airmass, the noise's
+    assert slopes["none"] == pytest.approx(0.05, abs=0.005)  # the colour difference's extinction, as made
+
+
+def test_the_colour_range_widens_until_enough_comparisons_and_unknown_colours_narrow_nothing():
+    colours = np.r_[1.0, 0.9, 1.05, 0.5, 0.1, np.nan, -1.5]
+    allowed = np.ones(len(colours), bool)
+    alike, limit = colour_alike(colours, 0, allowed, minimum=2)
+    assert limit == 0.25 and list(np.flatnonzero(alike)) == [0, 1, 2]
+    alike, limit = colour_alike(colours, 0, allowed, minimum=3)
+    assert limit == 0.5 and list(np.flatnonzero(alike)) == [0, 1, 2, 3]
+    alike, limit = colour_alike(colours, 0, allowed, minimum=4)
+    assert limit == 1.0 and list(np.flatnonzero(alike)) == [0, 1, 2, 3, 4]
+    # Not even at 2 mag: the colours cannot narrow the choice, everyone allowed stays so.
+    assert colour_alike(colours, 0, allowed, minimum=6) == (pytest.approx(allowed), np.inf)
+    assert colour_alike(colours, 5, allowed, minimum=1)[1] == np.inf
+
+
+def test_colours_from_one_catalogs_planes_or_another_groups_catalog_on_the_sky():
+    blue = pd.DataFrame({"id": [1, 2, 3, 4], "flux": [100.0, 100.0, -5.0, 100.0],
+                         "flags": [0, NEIGHBOUR, 0, SATURATED]})
+    red = pd.DataFrame({"id": [1, 2, 3, 4], "flux": [1000.0, 10.0, 100.0, 100.0], "flags": [0, 0, 0, 0]})
+    colour = star_colours(band_magnitudes(blue), band_magnitudes(red), [4, 2, 1, 3])
+    assert np.isnan(colour[0]) and np.isnan(colour[3])  # saturated in blue; no positive flux in blue
+    assert colour[1:3] == pytest.approx([-2.5, 2.5])
+    # Another group's stack has its own ids: matched on the sky, a star 1 arcsec off is the same, 5 arcsec not.
+    here = pd.DataFrame({"id": [1, 2, 3], "ra": [10.0, 10.01, 10.02], "dec": [20.0, 20.0, 20.0]})
+    there = pd.DataFrame({"id": [7, 8, 9], "ra": [10.02, 10.01 + 1 / 3600, 10.0 + 5 / 3600], "dec": [20.0] * 3})
+    other = band_magnitudes(pd.DataFrame({"id": [7, 8, 9], "flux": [10.0, 100.0, 1000.0], "flags": [0, 0, 0]}))
+    first = band_magnitudes(pd.DataFrame({"id": [1, 2, 3], "flux": [100.0] * 3, "flags": [0, 0, 0]}))
+    colour = star_colours(first, other, [1, 2, 3], catalog=here, second_catalog=there, radius_arcsec=2.0)
+    assert np.isnan(colour[0]) and colour[1:] == pytest.approx([0.0, -2.5])

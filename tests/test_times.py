@@ -12,7 +12,7 @@ from astropy.time import Time
 from astropy.utils import iers
 
 from stackphot.frames import mid_exposure
-from stackphot.lightcurve.times import Site, frame_times, observing_site, target_coordinates
+from stackphot.lightcurve.times import Site, frame_times, observing_site, target_coordinates, target_times
 
 LAS_CAMPANAS = {"latitude": -29.0146, "longitude": -70.6926, "elevation": 2380}
 LCO = Site(-29.0146, -70.6926, 2380.0, "test")
@@ -119,6 +119,22 @@ def test_frames_without_a_site_are_timed_at_the_geocentre():
     assert table.airmass.isna().all() and table.altitude.isna().all()
     assert meta["site"] is None and "geocentre" in meta["site_source"] and "21 ms" in meta["bjd_tdb"]
     assert meta["airmass"] == "NaN: no site"
+
+
+def test_a_light_curve_is_timed_for_its_own_star_not_the_field_centre():
+    centre = TARGETS["ecliptic at 90 degrees"]
+    star = centre.directional_offset_by(90 * u.deg, 1 * u.deg)  # along the ecliptic: the largest change
+    series, meta = frame_times(DATES, site=LCO, target=centre, target_source="field centre", time_source="DATE-OBS")
+    frames = series.assign(frame=[f"f{i}" for i in range(len(DATES))], mid_time=DATES, time_source="DATE-OBS")
+    timed, timed_meta = target_times(frames, meta, target=star, target_source="the star")
+    by_hand = np.array([tdb_minus_utc(iso) + barycentric_by_hand(iso, star, LCO.location()) for iso in DATES])
+    assert np.abs((timed.bjd_tdb - timed.jd_utc).to_numpy() * 86400 - by_hand).max() < 1e-3
+    moved = np.abs(timed.bjd_tdb - series.bjd_tdb).to_numpy() * 86400
+    assert 8 < moved.max() < 507 * np.radians(1)  # the Earth at most 507 light-seconds out: 8.8 s a degree
+    assert list(timed.columns) == list(frames.columns) and list(timed.frame) == list(frames.frame)
+    assert timed_meta["target_source"] == "the star" and timed_meta["site"] == meta["site"]
+    unchanged, same_meta = target_times(frames, meta, target=None, target_source=None)
+    assert unchanged is frames and same_meta == meta
 
 
 def test_frames_without_a_target_have_only_their_jd():

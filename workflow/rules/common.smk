@@ -570,6 +570,53 @@ def light_curve_target(wildcards):
     return next(target for target in targets if target["name"] == wildcards.target)
 
 
+def colour_bands(name):
+    """The two bands whose stack photometry gives make_light_curve each star's colour index (the first's
+    magnitude minus the second's): a colour dataset's blue and red planes (measured at the luminance's sources),
+    or this group's filter and another filter's group of the same night (its catalog matched on the sky); none
+    for a night of one band. (band, photometry, catalog) each."""
+    dataset = DATASETS[name]
+    if dataset.colour:
+        return [
+            (
+                plane,
+                f"results/{name}/channels/photometry.{plane}.csv",
+                f"results/{name}/catalog.csv",
+            )
+            for plane in ("B", "R")
+        ]
+    band = dataset.group.get("filter")
+    others = [
+        other
+        for other, candidate in DATASETS.items()
+        if candidate.night_name == dataset.night_name
+        and candidate.group.get("filter") not in (None, band)
+    ]
+    if band is None or not others:
+        return []
+    return [
+        (
+            DATASETS[group].group["filter"],
+            f"results/{group}/photometry.csv",
+            f"results/{group}/catalog.csv",
+        )
+        for group in (name, others[0])
+    ]
+
+
+def light_curve_colour_files(wildcards):
+    """make_light_curve's colour inputs: photometry and catalog of each of colour_bands."""
+    return [
+        path
+        for _, photometry, catalog in colour_bands(wildcards.dataset)
+        for path in (photometry, catalog)
+    ]
+
+
+def light_curve_colour_bands(wildcards):
+    return [band for band, _, _ in colour_bands(wildcards.dataset)]
+
+
 def all_products():
     """Every stage's products of every dataset, what `snakemake` makes by default."""
     return [path for stage in STAGE_PRODUCTS for path in stage_products(stage)]

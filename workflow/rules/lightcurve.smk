@@ -110,6 +110,8 @@ rule make_light_curve:
         # The variability search's variables compare with nothing and check nothing.
         variability="results/{dataset}/lightcurves/variability.csv",
         stack="results/{dataset}/stack.fits",
+        # Two bands' stack photometry, where the night has them: comparisons of the target's colour.
+        colours=light_curve_colour_files,
     output:
         csv="results/{dataset}/lightcurves/{target}.csv",
         ecsv="results/{dataset}/lightcurves/{target}.ecsv",
@@ -131,6 +133,7 @@ rule make_light_curve:
         runtime=runtime(0.2, n_frames="all"),
     params:
         target=light_curve_target,
+        colour_bands=light_curve_colour_bands,
         lightcurve=setting_keys(
             "lightcurve",
             "targets",

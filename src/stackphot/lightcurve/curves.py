@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from stackphot.lightcurve.colours import colour_alike
 from stackphot.lightcurve.ensemble import (choose_comparisons, detrend, differential_light_curve, ensemble_curve,
                                            ensemble_weights)
 from stackphot.lightcurve.series import least_crowded, star_matrix
@@ -65,7 +66,7 @@ def _indices(ids, wanted, what: str) -> list[int]:
 
 
 def target_light_curve(matrices: Matrices, frames: pd.DataFrame, *, target: int, usable=None, crowding=None,
-                       variable=None, comparisons=None, checks=None, max_comparisons: int = 20,
+                       variable=None, colour=None, comparisons=None, checks=None, max_comparisons: int = 20,
                        detrend_by=()) -> tuple[pd.DataFrame, dict]:
     """The differential light curve of catalog id ``target``: a row per frame of ``frames`` (``frame, bjd_tdb,
     jd_utc, airmass`` and the other frame columns, then ``rel_flux, rel_flux_err, mag, mag_err, flags``, and
@@ -74,13 +75,18 @@ def target_light_curve(matrices: Matrices, frames: pd.DataFrame, *, target: int,
 
     ``comparisons`` and ``checks`` are catalog ids; None chooses them (``choose_comparisons``: similar brightness,
     unflagged in 90% of the frames, ``usable``, not ``variable`` (the variability search's verdict: a variable
-    compares with nothing and checks nothing), and of those of similar brightness the least blended by their
-    ``crowding``), the check star the best candidate outside the ensemble. ``detrend_by`` names ``REGRESSORS``.
+    compares with nothing and checks nothing), of a ``colour`` index near the target's where the stars' colours
+    are known (``colour_alike``), and of those the least blended by their ``crowding``), the check star the
+    best candidate outside the ensemble. ``detrend_by`` names ``REGRESSORS``.
     """
     ids = matrices.ids
     index = _indices(ids, [target], "target id")[0]
     if usable is not None and variable is not None:
         usable = np.asarray(usable) & ~np.asarray(variable, bool)
+    colour_range = None
+    if colour is not None:
+        allowed = np.ones(len(ids), bool) if usable is None else np.asarray(usable, bool)
+        usable, colour_range = colour_alike(np.asarray(colour, float), index, allowed, minimum=max_comparisons)
     if usable is not None and crowding is not None:
         with np.errstate(invalid="ignore", divide="ignore"):
             level = np.nanmedian(matrices.flux, axis=0)
@@ -114,6 +120,8 @@ def target_light_curve(matrices: Matrices, frames: pd.DataFrame, *, target: int,
             "comparison_weights": [round(float(w), 6) for w in weights],
             "dropped_comparisons": [int(ids[i]) for i in np.asarray(chosen)[dropped]],
             "check_id": int(ids[check_index[0]]) if check_index else None}
+    if colour_range is not None:  # None where the colours did not narrow the choice
+        meta["comparison_colour_range"] = float(colour_range) if np.isfinite(colour_range) else None
     table = frames.reset_index(drop=True).copy()
     for column in ("rel_flux", "rel_flux_err", "mag", "mag_err"):
         table[column] = curve[column].to_numpy()

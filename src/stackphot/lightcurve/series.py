@@ -214,3 +214,27 @@ def least_crowded(crowding_of: np.ndarray, allowed: np.ndarray, *, minimum: int)
 
 # Neighbours' light in a star's aperture, as a fraction of its own, under which it is no blend.
 MAX_CROWDING = 1e-3
+
+
+def catalog_position(catalog: pd.DataFrame, source_id: int) -> tuple[float, float] | None:
+    """The ICRS (ra, dec) in degrees of catalog id ``source_id``; None where the catalog has no sky columns."""
+    if not {"ra", "dec"} <= set(catalog.columns):
+        return None
+    row = catalog.loc[catalog["id"] == source_id].iloc[0]
+    return float(row["ra"]), float(row["dec"])
+
+
+
+def timed_target(catalog: pd.DataFrame, stack_header, frames: pd.DataFrame, meta: dict, target: dict, *,
+                 match_radius: float) -> tuple[int, pd.DataFrame, dict]:
+    """A light-curve target's catalog id (``find_target``), and the series' frames and metadata timed for it
+    (``times.target_times``: its catalog position through the stack's WCS, its configured ``ra, dec``, else
+    the header's pointing)."""
+    from stackphot.io import celestial_wcs
+    from stackphot.lightcurve.times import target_coordinates, target_times
+
+    target_id = find_target(catalog, target, match_radius=match_radius, wcs=celestial_wcs(stack_header))
+    position, source = target_coordinates(stack_header, configured=target,
+                                          wcs_position=catalog_position(catalog, target_id))
+    frames, times_meta = target_times(frames, meta, target=position, target_source=source)
+    return target_id, frames, {**meta, **times_meta}

@@ -422,3 +422,23 @@ def _metadata(site, target, target_source, time_source) -> dict:
         "earth_orientation": f"the IERS tables of {tables}, never downloaded; predictions and the tables' ends "
                              "accepted (under 0.9 s of UT1: 0.004 deg of altitude, 2 microseconds of BJD)",
     }
+
+
+def target_times(frames: pd.DataFrame, meta: Mapping, *, target: SkyCoord | None,
+                 target_source: str | None) -> tuple[pd.DataFrame, dict]:
+    """``frames`` (a series' times table: ``mid_time``, ``time_source``, ``COLUMNS``) timed for one ``target``:
+    the series times every frame for the field's centre, a light curve for its own star (the light crosses
+    the Earth's orbit in 499 s: a degree between them moves a BJD by up to 9 s). The site is the series' (``meta``, as ``frame_times`` wrote it).
+
+    Returns the frames with ``COLUMNS`` recomputed and ``frame_times``' metadata; ``frames`` and ``meta``
+    unchanged where ``target`` is None (nothing better than the field's centre is known).
+    """
+    if target is None:
+        return frames, dict(meta)
+    site = meta.get("site")
+    site = site and Site(site["latitude"], site["longitude"], site["elevation"], meta.get("site_source", "series"))
+    times, times_meta = frame_times(frames["mid_time"], site=site, target=target,
+                                    target_source=target_source,
+                                    time_source=frames["time_source"] if "time_source" in frames else None)
+    table = frames.drop(columns=[column for column in COLUMNS if column in frames]).reset_index(drop=True)
+    return table.join(times)[list(frames.columns) + [c for c in COLUMNS if c not in frames]], times_meta
