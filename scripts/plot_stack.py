@@ -1,10 +1,13 @@
-"""Rule plot_stack: the stack with the photometry apertures over it, as a PNG."""
+"""Rule plot_stack: the stack with the photometry apertures over it, and the catalog's figure, as PNGs."""
 
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from astropy.io import fits
+from photutils.segmentation import SegmentationImage
 
 from stackphot.io import read_image
+from stackphot.report.catalog_plot import plot_catalog
 from stackphot.report.display import save_figure
 from stackphot.report.stack_plot import catalog_numbers, stack_figure
 from stackphot.scripting import run_script
@@ -18,7 +21,8 @@ def main(smk, log):
     data, header, _ = read_image(smk.input.image)
     photometry = pd.read_csv(smk.input.photometry)
     method = header.get("STACKMTH", "")
-    numbers = catalog_numbers(photometry, pd.read_csv(smk.input.catalog))
+    catalog = pd.read_csv(smk.input.catalog)
+    numbers = catalog_numbers(photometry, catalog)
     log.info("catalog: %s", numbers)
     title = (f"{smk.wildcards.dataset}: stack of {header.get('NCOMBINE', '?')} frames{f' ({method})' if method else ''}"
              f"\n{numbers}")
@@ -27,6 +31,10 @@ def main(smk, log):
                           unit=header.get("BUNIT", "adu"), title=title)
     save_figure(figure, smk.output.plot)
     log.info("%s: %d apertures drawn on the stack", smk.output.plot, len(photometry))
+    labels = fits.getdata(smk.input.segments).astype(int)
+    segmented = catalog[catalog["segment_id"].notna()] if "segment_id" in catalog else catalog.iloc[:0]
+    plot_catalog(smk.output.catalog_plot, segmented, segments=SegmentationImage(labels) if labels.any() else None,
+                 image=data, zero_point=options["zero_point"], title=f"{smk.wildcards.dataset}: catalog")
 
 
 if __name__ == "__main__":

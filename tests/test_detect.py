@@ -582,8 +582,8 @@ def test_detect_catalog_finds_every_star_on_a_leftover_sky(faint_companions):
     data[:, :3] = np.nan  # an uncovered strip
     error = np.full(image.shape, NOISE)
     error[100, 100] = np.nan  # takes the leftover sky's RMS
-    catalog = detect_catalog(data, error, passes=passes, box_size=32, residual_pass=True, centroid="2dg",
-                             centroid_box=5, centroid_max_shift=1.0)
+    catalog, _ = detect_catalog(data, error, passes=passes, box_size=32, residual_pass=True, centroid="2dg",
+                                centroid_box=5, centroid_max_shift=1.0)
     assert list(catalog.columns[:3]) == ["id", "x", "y"] and {"x_detect", "y_detect"} <= set(catalog.columns)
     assert catalog.id.tolist() == list(range(1, len(catalog) + 1)) and (catalog.flux > 0).all()
     index, distance = cross_match(stars.x, stars.y, catalog.x, catalog.y, radius=1.5)
@@ -599,11 +599,36 @@ def test_detect_catalog_finds_every_star_on_a_leftover_sky(faint_companions):
     assert np.median(distance[~bright]) < 0.2
 
 
+# The config's defaults, but for adding the sources only the segmentation finds.
+SEGMENTATION = {"fwhm": None, "threshold": 1.5, "npixels": 5, "nlevels": 32, "contrast": 0.005, "add_sources": True,
+                "min_snr": 10.0}
+
+
+def test_the_segmentation_pass_adds_no_false_source_to_a_star_field(faint_companions):
+    """Source Extractor's defaults on stars with faint companions: the finders' catalog unchanged in its sources
+    and positions, each now measured by the segmentation too."""
+    image, stars, passes = faint_companions
+    error = np.full(image.shape, NOISE)
+    kwargs = dict(passes=passes, box_size=32, residual_pass=True, centroid="2dg", centroid_box=5,
+                  centroid_max_shift=1.0)
+    found, _ = detect_catalog(image, error, **kwargs)
+    catalog, segments = detect_catalog(image, error, segmentation=SEGMENTATION, **kwargs)
+    false = cross_match(catalog.x, catalog.y, stars.x, stars.y, radius=1.5)[0] < 0
+    added = catalog["pass"] == "segmentation"
+    measured = catalog["segment_id"].notna()
+    print(f"{len(found)} sources by the finders, {len(catalog)} with the segmentation ({int(added.sum())} added, "
+          f"{int(false.sum())} false); {int(measured.sum())} measured by it, {segments.n_labels} segments")
+    assert not false.any() and len(catalog) == len(stars)
+    np.testing.assert_array_equal(catalog[["x", "y"]].to_numpy()[: len(found)], found[["x", "y"]].to_numpy())
+    bright = np.arange(len(stars)) < len(stars) // 2
+    assert catalog["segment_id"].notna()[cross_match(stars.x, stars.y, catalog.x, catalog.y, radius=1.5)[0][bright]].all()
+
+
 def test_detect_catalog_without_the_residual_pass_is_the_finders_catalog(faint_companions):
     image, _, passes = faint_companions
-    catalog = detect_catalog(image, np.full(image.shape, NOISE), passes=[dataclasses.asdict(passes[0])],
-                             box_size=50)
-    assert not catalog.residual.any()
+    catalog, segments = detect_catalog(image, np.full(image.shape, NOISE), passes=[dataclasses.asdict(passes[0])],
+                                       box_size=50)
+    assert not catalog.residual.any() and segments is None
     assert list(catalog.columns) == ["id", "x", "y", "x_detect", "y_detect", *CATALOG_COLUMNS[3:]]
     # com centroids in the default 11 px box: within 0.2 px of the finder's on these isolated bright stars.
     bright = catalog.flux > 1e4

@@ -97,6 +97,32 @@ def test_background_error_term_matters(rng):
     assert without > 1.05 * with_term
 
 
+def test_a_global_background_map_subtracts_a_tilted_sky_and_leaves_honest_errors(rng):
+    """Source Extractor's global background: a tilted sky left in the data, the mesh map of it
+    (stackphot.background, sources masked) subtracted over each aperture."""
+    from stackphot.background import estimate_background
+
+    data, error, x, y, flux = star_field(rng, offset=0.0)
+    rows, columns = np.indices(data.shape)
+    tilt = 40.0 + 0.02 * columns - 0.015 * rows
+    sky = estimate_background(data + tilt, method="mesh", box_size=64)
+    table = measure_apertures(data + tilt, x, y, radii=[3, 6], annulus=(12, 20), error=error, global_sky=sky.map)
+    assert (table["bkg_err"] == 0).all()
+    offset = table["bkg"] - tilt[np.rint(y).astype(int), np.rint(x).astype(int)]
+    print(f"global sky under the stars: {offset.median():+.3f} ADU from the truth (95% within "
+          f"{np.percentile(offset.abs(), 95):.3f}, largest {offset.abs().max():.3f}), sky noise 10 ADU")
+    assert abs(offset.median()) < 0.1 and np.percentile(offset.abs(), 95) < 1.0
+    for radius in (3, 6):
+        pull = (table[f"flux_r{radius}"] - flux * gaussian_fraction(radius, effective_sigma(2.0))) / table[
+            f"flux_err_r{radius}"]
+        print(f"global sky, r={radius}: std of pulls {pull.std():.3f}, mean {pull.mean():+.3f}")
+        assert 0.8 < pull.std() < 1.25 and abs(pull.mean()) < 0.15
+    # The exact map gives the aperture sums less the sky's, nothing else.
+    exact = measure_apertures(data + tilt, x, y, radii=[3], annulus=(12, 20), error=error, global_sky=tilt)
+    plain = measure_apertures(data, x, y, radii=[3], annulus=(12, 20), error=error, global_sky=0.0)
+    np.testing.assert_allclose(exact["flux"], plain["flux"], atol=1e-6)
+
+
 def synthetic_frame(rng):
     shape = (120, 160)
     data = rng.normal(2.0, 5.0, shape)

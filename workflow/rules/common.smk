@@ -416,7 +416,11 @@ STAGE_PRODUCTS = {
     ),
     "stack": (["results/{dataset}/stack.fits"], []),
     "detect": (
-        ["results/{dataset}/catalog.csv", "results/{dataset}/catalog.ecsv"],
+        [
+            "results/{dataset}/catalog.csv",
+            "results/{dataset}/catalog.ecsv",
+            "results/{dataset}/segmentation.fits",
+        ],
         [],
     ),
     "photometry": (
@@ -437,6 +441,7 @@ STAGE_PRODUCTS = {
             "results/{dataset}/frame_quality.csv",
             "results/{dataset}/plots/frame_quality.html",
             "results/{dataset}/plots/stack.png",
+            "results/{dataset}/plots/catalog.png",
             "results/{dataset}/plots/registration.png",
             "results/{dataset}/plots/background.png",
         ],

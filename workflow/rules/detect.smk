@@ -5,6 +5,7 @@ rule detect_sources:
     output:
         csv="results/{dataset}/catalog.csv",
         ecsv="results/{dataset}/catalog.ecsv",
+        segments="results/{dataset}/segmentation.fits",
     log:
         "logs/{dataset}/detect_sources.log",
     benchmark:
@@ -27,6 +28,7 @@ rule detect_sources:
             "centroid",
             "centroid_box",
             "centroid_max_shift",
+            "segmentation",
         ),
     script:
         "../../scripts/detect_sources.py"
@@ -39,6 +41,7 @@ use rule detect_sources as detect_frame_sources with:
     output:
         csv="results/{dataset}/frames/{frame}.catalog.csv",
         ecsv="results/{dataset}/frames/{frame}.catalog.ecsv",
+        segments="results/{dataset}/frames/{frame}.segmentation.fits",
     log:
         "logs/{dataset}/detect_frame_sources/{frame}.log",
     benchmark:

@@ -21,6 +21,8 @@ rule measure_photometry:
             "photometry",
             "radii",
             "annulus",
+            "background",
+            "background_box",
             "neighbour_radius",
             "zero_point",
             "mask_sources",

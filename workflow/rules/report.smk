@@ -46,17 +46,26 @@ rule write_aperture_regions:
 
 
 rule plot_stack:
-    """The stack (zscale/asinh stretch) with the photometry apertures over it and one star close up."""
+    """The stack (zscale/asinh stretch) with the photometry apertures over it and one star close up; and its
+    catalog: magnitudes and completeness, sizes, the segmentation map (one job: both read the stack).
+    """
     input:
         image="results/{dataset}/stack.fits",
         photometry="results/{dataset}/photometry.csv",
         catalog="results/{dataset}/catalog.csv",
+        segments="results/{dataset}/segmentation.fits",
     output:
         plot=report(
             "results/{dataset}/plots/stack.png",
             caption="../report/stack.rst",
             category="Stack",
             labels={"dataset": "{dataset}", "figure": "stack with apertures"},
+        ),
+        catalog_plot=report(
+            "results/{dataset}/plots/catalog.png",
+            caption="../report/catalog.rst",
+            category="Stack",
+            labels={"dataset": "{dataset}", "figure": "catalog"},
         ),
     log:
         "logs/{dataset}/plot_stack.log",
@@ -69,7 +78,7 @@ rule plot_stack:
         mem_mb=mem_mb(30),
         runtime=runtime(3),
     params:
-        photometry=setting_keys("photometry", "radii", "annulus"),
+        photometry=setting_keys("photometry", "radii", "annulus", "zero_point"),
     script:
         "../../scripts/plot_stack.py"
 

@@ -10,6 +10,9 @@ The stage's modules, in the order a catalog is made:
     A Moffat PSF fitted to every source at once and subtracted, to find what the sources' light hid.
 ``centroids``
     Centroids refined in a box around each detection.
+``segmentation``, ``morphology``
+    Source Extractor's detection (filter, threshold, deblend) and its measurements (Kron, isophotal,
+    windowed, half-light radius, shape, flags), merged with the finders' catalog.
 ``catalog``
     ``detect_catalog``: the workflow's catalog of one image from all of the above, and its sky columns.
 ``matching``
@@ -26,6 +29,8 @@ from stackphot.detect.matching import cross_match
 from stackphot.detect.passes import FINDERS, DetectionPass
 from stackphot.detect.psf import PSFFitError
 from stackphot.detect.residual import add_residual_sources, subtract_sources
+from stackphot.detect.morphology import SEXTRACTOR_NAMES, measure_segments, morphology_units
+from stackphot.detect.segmentation import SEGMENTATION_PASS, detect_segments, filter_kernel, merge_segments
 
 __all__ = [
     "FINDERS",
@@ -43,4 +48,11 @@ __all__ = [
     "detect_catalog",
     "add_sky_coordinates",
     "catalog_units",
+    "SEGMENTATION_PASS",
+    "SEXTRACTOR_NAMES",
+    "detect_segments",
+    "filter_kernel",
+    "measure_segments",
+    "merge_segments",
+    "morphology_units",
 ]

@@ -1,4 +1,5 @@
-"""The workflow's catalog of one image: leftover sky, finder passes, residual pass, centroids, sky columns."""
+"""The workflow's catalog of one image: leftover sky, finder passes, residual pass, centroids, the segmentation
+pass and its measurements, sky columns."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from stackphot.detect.centroids import refine_centroids
 from stackphot.detect.finders import find_sources
 from stackphot.detect.passes import DetectionPass, as_passes
 from stackphot.detect.residual import add_residual_sources
+from stackphot.detect.morphology import morphology_units
+from stackphot.detect.segmentation import SEGMENTATION_PASS, detect_segments, merge_segments
 
 __all__ = ["detect_catalog", "add_sky_coordinates", "catalog_units"]
 
@@ -20,9 +23,10 @@ _PIXEL_COLUMNS = ("x", "y", "x_detect", "y_detect", "fwhm")
 
 def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], box_size: int,
                    match_radius: float | None = None, clean: bool = False, residual_pass: bool = False,
-                   centroid: str = "com", centroid_box: int = 11,
-                   centroid_max_shift: float | None = None) -> pd.DataFrame:
-    """Sources of a sky-subtracted image, found in all passes, merged and centroided.
+                   centroid: str = "com", centroid_box: int = 11, centroid_max_shift: float | None = None,
+                   segmentation: Mapping | None = None, saturated=None):
+    """Sources of a sky-subtracted image, found in all passes, merged and centroided; with ``segmentation``,
+    measured as Source Extractor would, and joined by the extended sources the finders miss.
 
     What is left of the sky is removed first (a mesh background of ``box_size``). Each pixel's detection
     noise is its own ``error``, never below the leftover sky's RMS: near a stack's edges fewer frames cover
@@ -45,12 +49,23 @@ def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], bo
         Also find the sources hidden by the others' light (skipped when nothing was found).
     centroid, centroid_box, centroid_max_shift
         ``method``, ``box_size`` and ``max_shift`` of ``refine_centroids``.
+    segmentation : mapping, optional
+        ``detect_segments``' ``fwhm`` (None: the first pass's), ``threshold``, ``npixels``, ``nlevels``,
+        ``contrast``; ``add_sources`` and ``min_snr`` (``merge_segments``'): a segmentation pass on the same
+        image and noise, merged (``merge_segments``, within ``match_radius``). With ``add_sources``, its
+        sources that no finder found are added, with their windowed centroid as ``x``, ``y`` (and
+        ``x_detect``, ``y_detect``), ``flux_auto`` as ``flux``, ``flux_max`` as ``peak`` and twice their
+        half-light radius as ``fwhm`` (a Gaussian's).
+    saturated : 2D bool array, optional
+        Saturated pixels, for the segmentation's SATURATED flag.
 
     Returns
     -------
-    pandas.DataFrame
-        ``find_sources``' columns with ids renumbered 1..n after the drop, ``x``, ``y`` the refined
-        centroids (columns 1 and 2) and ``x_detect``, ``y_detect`` the finder's.
+    (pandas.DataFrame, SegmentationImage or None)
+        The catalog: ``find_sources``' columns with ids renumbered 1..n after the drop, ``x``, ``y`` the
+        refined centroids (columns 1 and 2) and ``x_detect``, ``y_detect`` the finder's; with
+        ``segmentation``, then ``segment_id`` and the columns of ``morphology.SEXTRACTOR_NAMES``. And the
+        segmentation image (labels: ``segment_id``), None without ``segmentation`` or when it found nothing.
     """
     invalid = ~np.isfinite(data)
     leftover_sky = estimate_background(data, method="mesh", box_size=box_size, mask=invalid)
@@ -72,7 +87,26 @@ def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], bo
     catalog = catalog.rename(columns={"x": "x_detect", "y": "y_detect"})
     catalog.insert(1, "x", x)
     catalog.insert(2, "y", y)
-    return catalog
+    if segmentation is None:
+        return catalog, None
+    fwhm = segmentation.get("fwhm") or passes[0].fwhm
+    segments, segmented = detect_segments(
+        image, rms=noise, fwhm=fwhm, mask=invalid, saturated=saturated,
+        **{key: segmentation[key] for key in ("threshold", "npixels", "nlevels", "contrast")})
+    merged = merge_segments(catalog, segmented, match_radius=match_radius or max(p.fwhm for p in passes) / 2,
+                            labels=None if segments is None else segments.data,
+                            min_snr=segmentation["min_snr"] if segmentation["add_sources"] else np.inf)
+    return _as_found(merged), segments
+
+
+def _as_found(merged: pd.DataFrame) -> pd.DataFrame:
+    """The segmentation's own sources given the finders' columns it measures too (see ``detect_catalog``)."""
+    added = (merged["pass"] == SEGMENTATION_PASS).to_numpy()
+    for column, source in (("x_detect", "x"), ("y_detect", "y"), ("flux", "flux_auto"), ("peak", "flux_max")):
+        merged.loc[added, column] = merged.loc[added, source]
+    merged.loc[added, "fwhm"] = 2 * merged.loc[added, "flux_radius"]
+    merged["residual"] = merged["residual"].astype("boolean").fillna(False).astype(bool)
+    return merged
 
 
 def add_sky_coordinates(catalog: pd.DataFrame, wcs) -> pd.DataFrame:
@@ -88,8 +122,10 @@ def add_sky_coordinates(catalog: pd.DataFrame, wcs) -> pd.DataFrame:
 
 
 def catalog_units(columns, flux_unit: str) -> dict[str, str]:
-    """Units of a catalog's columns, for ECSV: pixels, the image's unit for ``peak`` and ``flux``, degrees."""
-    units = {column: "pix" for column in _PIXEL_COLUMNS if column in columns}
+    """Units of a catalog's columns, for ECSV: pixels, the image's unit for ``peak`` and ``flux``, degrees, and
+    those of the segmentation's measurements (``morphology_units``)."""
+    units = morphology_units(columns, flux_unit)
+    units.update({column: "pix" for column in _PIXEL_COLUMNS if column in columns})
     units.update({column: flux_unit for column in ("peak", "flux") if column in columns})
     units.update({column: "deg" for column in ("ra", "dec") if column in columns})
     return units

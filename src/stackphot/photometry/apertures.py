@@ -67,8 +67,8 @@ def touches(flagged, aperture) -> np.ndarray:
 
 
 def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, neighbour_radius, sigma,
-             sky_mask, min_sky_fraction):
-    """Core of the aperture photometry: per position the local sky and, per radius, flux and error.
+             sky_mask, min_sky_fraction, global_sky):
+    """Core of the aperture photometry: per position the local (or global) sky and, per radius, flux and error.
 
     Returns a dict of arrays: ``bkg``, ``bkg_err`` (n,), ``flux``, ``flux_err`` (n, n_radii), ``flags`` (n,).
     """
@@ -86,7 +86,11 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
 
     annulus = CircularAnnulus(positions, r_in, r_out)
     crowded = np.zeros(n, dtype=bool)
-    if sky_mask is None:
+    if global_sky is not None:
+        global_sky = np.broadcast_to(np.asarray(global_sky, dtype=float), data.shape)
+        bkg = _aperture_mean(global_sky, CircularAperture(positions, radii[0]))
+        bkg_err = np.zeros(n)
+    elif sky_mask is None:
         bkg, bkg_err, _ = annulus_sky(data, annulus, invalid, sigma)
     else:
         # Clipping alone leaves the faint wings of neighbours in a crowded annulus, biasing the sky high.
@@ -103,7 +107,9 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
         # do hold an invalid or off-image pixel are then set to NaN, not left short of that pixel's light.
         table = aperture_photometry(data, aperture, error=error, mask=invalid)
         no_data = touches(invalid_weight, aperture) | off_image(positions, radius, data.shape)
-        flux[:, i] = np.where(no_data, np.nan, np.asarray(table["aperture_sum"]) - bkg * aperture.area)
+        # The global map's own sum over each aperture, as Source Extractor subtracts it pixel by pixel.
+        sky = bkg * aperture.area if global_sky is None else _aperture_mean(global_sky, aperture) * aperture.area
+        flux[:, i] = np.where(no_data, np.nan, np.asarray(table["aperture_sum"]) - sky)
         if error is not None:
             flux_err[:, i] = np.where(no_data, np.nan,
                                       np.hypot(np.asarray(table["aperture_sum_err"]), aperture.area * bkg_err))
@@ -117,6 +123,13 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
     flags |= np.where(nearest <= (r_out if neighbour_radius is None else neighbour_radius), NEIGHBOUR, 0)
     flags |= np.where(crowded, CROWDED_SKY, 0)
     return {"bkg": bkg, "bkg_err": bkg_err, "flux": flux, "flux_err": flux_err, "flags": flags.astype(int)}
+
+
+def _aperture_mean(image, aperture) -> np.ndarray:
+    """The mean of ``image`` over each aperture (exact overlaps; NaN pixels count as 0)."""
+    from photutils.aperture import aperture_photometry
+
+    return np.asarray(aperture_photometry(np.nan_to_num(image), aperture)["aperture_sum"]) / aperture.area
 
 
 def check_geometry(radii, r_in, r_out) -> np.ndarray:
@@ -135,8 +148,9 @@ def check_geometry(radii, r_in, r_out) -> np.ndarray:
 
 def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=None, saturated=None,
                       neighbour_radius=None, zero_point: float = 25.0, sigma: float = 3.0, sky_mask=None,
-                      min_sky_fraction: float = 0.25) -> pd.DataFrame:
-    """Circular-aperture photometry with a local background from an annulus around each source.
+                      min_sky_fraction: float = 0.25, global_sky=None) -> pd.DataFrame:
+    """Circular-aperture photometry with a local background from an annulus around each source, or a global
+    one from a background map.
 
     Per source the sky is the sigma-clipped median of the annulus pixels (those whose centre lies in it;
     photutils ``ApertureStats``), per pixel, scaled by each aperture's area and subtracted. The error of a
@@ -205,7 +219,7 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
         raise ValueError(f"x, y and ids must be 1D and of one length, got {x.shape}, {y.shape}, {ids.shape}")
     measured = _measure(data, np.column_stack([x, y]), radii, r_in, r_out, error=error, mask=mask,
                         saturated=saturated, neighbour_radius=neighbour_radius, sigma=sigma, sky_mask=sky_mask,
-                        min_sky_fraction=min_sky_fraction)
+                        min_sky_fraction=min_sky_fraction, global_sky=global_sky)
     columns = {"id": ids, "x": x, "y": y, "bkg": measured["bkg"], "bkg_err": measured["bkg_err"]}
     for i, radius in enumerate(radii):
         columns[f"flux_r{radius:g}"] = measured["flux"][:, i]
