@@ -37,6 +37,32 @@ def _resample(image, transform: Transform, *, order: int, mode: str, prefilter: 
     return ndimage.affine_transform(image, matrix, offset, order=order, mode=mode, cval=0.0, prefilter=prefilter)
 
 
+def _touched_by_translation(bad, offset):
+    """``_resample(bad, order=1, mode="constant") > 0`` for a translation sampling ``offset`` (row, column),
+    six times faster: the OR of the source pixels each output pixel gives a nonzero weight, along one axis
+    and then the other (a translation's linear interpolation is separable).
+
+    Which source pixels those are follows scipy's own arithmetic (``ndimage.zoom_shift``, order 1), so the
+    result is the same bit for bit, whatever the shift: an output pixel samples ``index + offset``; outside
+    ``[0, n - 1]`` it gets the constant 0; inside, pixel ``floor`` has weight ``w = 1 - fraction`` (never 0)
+    and the next one ``1 - w``, which is 0 for an integer position and for a fraction below about 1e-16. The
+    weights are at least 1e-16, so their products cannot underflow the float32 output to 0.
+    """
+    touched = bad
+    for axis, shift in enumerate(offset):
+        n = bad.shape[axis]
+        position = np.arange(n) + shift
+        inside = (position >= 0) & (position <= n - 1)
+        first = np.floor(np.where(inside, position, 0))
+        weight = 1.0 - (position - first)
+        second = inside & (1.0 - weight > 0)
+        first = first.astype(np.intp)
+        shape = (n, 1) if axis == 0 else (1, n)
+        touched = (np.take(touched, first, axis=axis) & inside.reshape(shape)) | (
+            np.take(touched, np.minimum(first + 1, n - 1), axis=axis) & second.reshape(shape))
+    return touched
+
+
 def align_frame(data, transform: Transform, *, error=None, mask=None, order: int = 3) -> AlignedFrame:
     """Resample a background-subtracted frame onto the reference by ``transform`` (frame to reference).
 
@@ -63,7 +89,10 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
     valid = transform.covered(data.shape).copy()
     if bad.any():
         # Output pixels whose interpolation used a bad pixel's (filled) value are not data.
-        touched = _resample(bad.astype(np.float32), transform, order=1, mode="constant") > 0
+        if transform.is_translation:
+            touched = _touched_by_translation(bad, transform.sampling()[1])
+        else:
+            touched = _resample(bad.astype(np.float32), transform, order=1, mode="constant") > 0
         if order > 1:  # the cubic spline reaches one pixel further than linear interpolation
             touched = ndimage.binary_dilation(touched)
         valid &= ~touched

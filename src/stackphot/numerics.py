@@ -1,11 +1,12 @@
 """Numerics the stages share: one home for each, so that no stage borrows another's private helpers.
 
 - ``levenberg_marquardt`` and ``box_pixels``: least-squares fits of many small boxes of an image at once
-  (arrays of boxes x pixels x parameters). One astropy fit per source costs milliseconds of Python around a few microseconds of arithmetic; here every
-box takes the same Levenberg-Marquardt iteration together, so thousands of sources cost about as much as a
-few. The models are written in each box's own pixel coordinates, so one grid serves every box.
-- ``median_over_frames``: the NaN-last median over the first axis, bit for bit ``np.nanmedian``.
-- ``replace_outliers``: isolated hot pixels and cosmic rays replaced by their local median.
+  (arrays of boxes x pixels x parameters). One astropy fit per source costs milliseconds of Python around a
+  few microseconds of arithmetic; here every box takes the same Levenberg-Marquardt iteration together, so
+  thousands of sources cost about as much as a few. The models are written in each box's own pixel
+  coordinates, so one grid serves every box.
+- ``median_over_frames`` and ``nanmedian``: NaN-last medians by one sort, bit for bit ``np.nanmedian``.
+- ``median3x3`` and ``replace_outliers``: isolated hot pixels and cosmic rays replaced by their local median.
 - ``moffat_alpha`` and ``moffat_fwhm``: the Moffat profile's width in its two parametrisations.
 """
 
@@ -18,8 +19,8 @@ import numpy as np
 from astropy.stats import mad_std
 from scipy import ndimage
 
-__all__ = ["box_pixels", "levenberg_marquardt", "median_over_frames", "moffat_alpha", "moffat_fwhm",
-           "replace_outliers"]
+__all__ = ["box_pixels", "levenberg_marquardt", "median3x3", "median_over_frames", "moffat_alpha", "moffat_fwhm",
+           "nanmedian", "replace_outliers"]
 
 
 def box_pixels(shape, x_start, y_start, box_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -139,9 +140,70 @@ def median_over_frames(values, finite, count):
     """
     values[~finite] = np.nan  # -inf would sort first and +inf among the values
     values.sort(axis=0)
-    lower = np.take_along_axis(values, ((count - 1) // 2)[np.newaxis], axis=0)[0]
-    upper = np.take_along_axis(values, (count // 2)[np.newaxis], axis=0)[0]
-    return np.where(count > 0, (lower + upper) / 2, np.nan)
+    return _sorted_median(values, count, axis=0)
+
+
+def nanmedian(values, *, axis: int) -> np.ndarray:
+    """Median along ``axis`` ignoring NaN: ``np.nanmedian(values, axis=axis)`` bit for bit, without its warnings.
+
+    One sort puts each line's NaN last, so its median is the mean of the middle one or two of its first
+    ``count`` values. On a 2048 x 2048 frame this takes a fifth (rows) to a third (columns) of the time of
+    ``np.nanmedian``, which goes through masked arrays or a Python loop over the lines.
+
+    Parameters
+    ----------
+    values : numpy.ndarray of float
+        Not changed.
+    axis : int
+
+    Returns
+    -------
+    numpy.ndarray
+        ``values``' dtype, one axis fewer; NaN for a line without a finite value (no warning).
+    """
+    lines = np.ascontiguousarray(np.moveaxis(np.asarray(values), axis, -1))  # sorting contiguous lines is fastest
+    return _sorted_median(np.sort(lines, axis=-1), np.count_nonzero(~np.isnan(lines), axis=-1), axis=-1)
+
+
+def _sorted_median(ordered, count, *, axis: int) -> np.ndarray:
+    """The median of each line of ``ordered`` (sorted along ``axis``, NaN last) over its first ``count`` values."""
+    count = np.expand_dims(count, axis)
+    lower = np.take_along_axis(ordered, (count - 1) // 2, axis=axis)
+    upper = np.take_along_axis(ordered, count // 2, axis=axis)
+    return np.where(count > 0, (lower + upper) / 2, np.nan).squeeze(axis)
+
+
+def median3x3(data) -> np.ndarray:
+    """``ndimage.median_filter(data, size=3, mode="nearest")`` bit for bit for data without NaN, 5 times faster.
+
+    Each column triple of the window is sorted (three compare-exchanges, shared by the three windows that
+    hold it); the median of nine is then the median of the largest low, the middle of the middles and the
+    smallest high. Both select one of the nine values, so they agree exactly, at the borders too (the edge
+    pixel repeated). NaN compares with nothing and would make them differ: ``replace_outliers`` keeps
+    scipy's filter for data with NaN.
+
+    Parameters
+    ----------
+    data : 2D array
+
+    Returns
+    -------
+    numpy.ndarray
+        ``data``'s shape and dtype.
+    """
+    padded = np.pad(np.asarray(data), 1, mode="edge")  # mode "nearest": the edge pixel repeated
+    low, mid, high = padded[:-2], padded[1:-1], padded[2:]
+    low, mid = np.minimum(low, mid), np.maximum(low, mid)
+    mid, high = np.minimum(mid, high), np.maximum(mid, high)
+    low, mid = np.minimum(low, mid), np.maximum(low, mid)
+    lows = np.maximum(np.maximum(low[:, :-2], low[:, 1:-1]), low[:, 2:])
+    highs = np.minimum(np.minimum(high[:, :-2], high[:, 1:-1]), high[:, 2:])
+    mids = _median3(mid[:, :-2], mid[:, 1:-1], mid[:, 2:])
+    return _median3(lows, mids, highs)
+
+
+def _median3(a, b, c):
+    return np.maximum(np.minimum(a, b), np.minimum(np.maximum(a, b), c))
 
 
 def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.0) -> np.ndarray:
@@ -150,9 +212,11 @@ def replace_outliers(data, *, noise=None, nsigma: float = 5.0, ratio: float = 3.
     A pixel is an outlier when it differs from that median by more than ``nsigma`` times ``noise`` (scalar
     or map; default the image's robust noise) and is more than ``ratio`` times the median in absolute value.
     A star's core is at most about twice its neighbourhood's median for a FWHM of 2.2 px or more, so it is
-    left alone; undersampled stars (smaller FWHM) would lose their peaks. Returns a new array.
+    left alone; undersampled stars (smaller FWHM) would lose their peaks. The borders repeat the edge pixels
+    (``mode="nearest"``). Returns a new array.
     """
-    median = ndimage.median_filter(data, size=3, mode="nearest")
+    data = np.asarray(data)
+    median = ndimage.median_filter(data, size=3, mode="nearest") if np.isnan(data).any() else median3x3(data)
     noise = mad_std(data) if noise is None else noise
     outlier = (np.abs(data - median) > nsigma * noise) & (np.abs(data) > ratio * np.abs(median))
     return np.where(outlier, median, data)

@@ -24,13 +24,11 @@ that sets the threshold, which a wide zero-filled border would otherwise pull do
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 from astropy.stats import mad_std
 from scipy import ndimage
 
-from stackphot.numerics import replace_outliers
+from stackphot.numerics import nanmedian, replace_outliers
 
 
 # The asinh stretch is linear up to this many times the smoothed noise, logarithmic beyond.
@@ -39,14 +37,12 @@ STRETCH_SCALE = 10.0
 
 def subtract_line_medians(data, *, mask=None) -> np.ndarray:
     """Subtract each row's and then each column's median (ignoring masked and NaN pixels): the banding fixed
-    to detector rows and columns."""
+    to detector rows and columns. A row or column masked whole (a blank border) has no median: 0."""
     work = np.array(data, dtype=np.float32)
     if mask is not None:
         work[np.asarray(mask, dtype=bool)] = np.nan
-    with warnings.catch_warnings():  # a row or column masked whole (a blank border) has no median: 0
-        warnings.simplefilter("ignore", RuntimeWarning)
-        work -= np.nan_to_num(np.nanmedian(work, axis=1, keepdims=True))
-        work -= np.nan_to_num(np.nanmedian(work, axis=0, keepdims=True))
+    work -= np.nan_to_num(nanmedian(work, axis=1))[:, None]
+    work -= np.nan_to_num(nanmedian(work, axis=0))[None, :]
     return work
 
 

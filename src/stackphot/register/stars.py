@@ -1,7 +1,7 @@
 """Stars per frame and their FWHM: the frame-quality figures of transparency and seeing.
 
 Both come from the images the registration already makes (the cleaned frame and its smoothed copy), so
-they cost a maximum filter and a few small least-squares fits per frame, not a source finder.
+they cost a local-maximum test and a few small least-squares fits per frame, not a source finder.
 
 * ``n_stars``: local maxima (5 x 5) of the smoothed frame above ``nsigma`` times its robust noise. The
   smoothing is a matched filter for stars, so this counts sources a finder would see at about that
@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.stats import mad_std
-from scipy import ndimage
 
 GAUSSIAN_FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 # Only pixels above half a star's peak enter its fit: a Moffat's wings would widen the Gaussian.
@@ -68,11 +67,26 @@ def star_figures(cleaned, smoothed, *, noise: float, nsigma: float = 5.0, half_b
 
 
 def find_peaks(smoothed, *, noise: float, nsigma: float = 5.0):
-    """Rows and columns of the local maxima (5 x 5) of ``smoothed`` above ``nsigma * noise``, brightest first."""
+    """Rows and columns of the local maxima (5 x 5) of ``smoothed`` above ``nsigma * noise``, brightest first.
+
+    A peak is at least as high as every pixel of its 5 x 5 window that lies on the image (plateaus give
+    all their pixels): ``ndimage.maximum_filter(smoothed, size=5)`` at the pixel, but computed only where
+    the threshold is passed, a few per cent of a frame. ``smoothed`` must be free of NaN.
+    """
     smoothed = np.asarray(smoothed)
-    peaks = (smoothed == ndimage.maximum_filter(smoothed, size=5)) & (smoothed > nsigma * noise)
-    ys, xs = np.nonzero(peaks)
-    order = np.argsort(-smoothed[ys, xs], kind="stable")
+    ny, nx = smoothed.shape
+    ys, xs = np.nonzero(smoothed > nsigma * noise)
+    values = smoothed[ys, xs]
+    peak = np.ones(values.shape, dtype=bool)
+    # Off the image, the index is clamped to the edge: a pixel of the same window, so the maximum is the one
+    # maximum_filter takes with its mode "reflect", which also repeats only pixels of the window.
+    for dy in range(-2, 3):
+        rows = np.clip(ys + dy, 0, ny - 1)
+        for dx in range(-2, 3):
+            if dy or dx:
+                peak &= values >= smoothed[rows, np.clip(xs + dx, 0, nx - 1)]
+    ys, xs, values = ys[peak], xs[peak], values[peak]
+    order = np.argsort(-values, kind="stable")
     return ys[order], xs[order]
 
 

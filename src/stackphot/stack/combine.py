@@ -25,7 +25,8 @@ METHODS = ("sum", "mean", "median", "sigma_clip")
 # combine budgets WORKING_COPIES per value for n_frames + PIXEL_FRAMES frames: 4 n + 8 >= 2.3 n + 7.
 WORKING_COPIES = 4
 PIXEL_FRAMES = 2
-# Clipping holds about twice that: the masked copy of the block, the deviations and nanmedian's partitions.
+# Clipping holds about twice that: its frames-last copies of the values and errors, a masked copy and the
+# deviations (7.1 values per input value at 6 frames, 6.4 at 40, by tracemalloc).
 CLIP_COPIES = 8
 
 # Standard error of the median over that of the mean for Gaussian noise, in the limit of many frames.
@@ -309,21 +310,37 @@ def _weighted_block(values, errors, *, method, n_frames, sigma, maxiters, weight
 
 
 def _clip(values, errors, finite, *, sigma, maxiters):
-    """Which values survive clipping at ``sigma`` times max(1.4826 MAD, median error) around the median."""
-    kept = finite.copy()
+    """Which values survive clipping at ``sigma`` times max(1.4826 MAD, median error) around the median.
+
+    Each iteration clips only the pixels whose kept values changed in the one before: a pixel whose set did not
+    change would compute the same centre and scale again, so the result is that of clipping every pixel every
+    time, bit for bit. The working copies hold each pixel's frames side by side, (pixels, frames), so that the
+    medians sort contiguous runs and dropping the settled pixels selects whole rows; ``median_over_frames``
+    sees them transposed, frames first, as it expects.
+    """
+    n_frames = values.shape[0]
+    kept = finite.reshape(n_frames, -1).T.copy()
+    # The pixels still being clipped, and their rows: values, errors and kept flags.
+    pixels = np.arange(len(kept))
+    vals = values.reshape(n_frames, -1).T.copy()
+    errs = None if errors is None else errors.reshape(n_frames, -1).T.copy()
+    keep = kept
     iterations = 0
-    while maxiters is None or iterations < maxiters:
+    while (maxiters is None or iterations < maxiters) and pixels.size:
         iterations += 1
-        count = kept.sum(axis=0)
-        centre = median_over_frames(np.where(kept, values, np.nan), kept, count)
-        scale = 1.4826 * median_over_frames(np.abs(values - centre), kept, count)
-        if errors is not None:
-            scale = np.fmax(scale, median_over_frames(np.where(kept, errors, np.nan), kept, count))
-        still_kept = kept & (np.abs(values - centre) <= sigma * scale)
-        if np.array_equal(still_kept, kept):
-            break
-        kept = still_kept
-    return kept
+        count = keep.sum(axis=1)
+        centre = median_over_frames(np.where(keep, vals, np.nan).T, keep.T, count)[:, np.newaxis]
+        scale = 1.4826 * median_over_frames(np.abs(vals - centre).T, keep.T, count)
+        if errs is not None:
+            scale = np.fmax(scale, median_over_frames(np.where(keep, errs, np.nan).T, keep.T, count))
+        still_kept = keep & (np.abs(vals - centre) <= sigma * scale[:, np.newaxis])
+        changed = (still_kept != keep).any(axis=1)
+        kept[pixels] = still_kept
+        pixels, vals, keep = pixels[changed], vals[changed], still_kept[changed]
+        if errs is not None:
+            errs = errs[changed]
+    # Back to frames first, contiguous, for the sums over frames.
+    return np.ascontiguousarray(kept.T).reshape(values.shape)
 
 
 def _sum_over_frames(values, kept):
