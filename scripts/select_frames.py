@@ -1,6 +1,9 @@
-"""Rule select_frames: each frame judged against the quality limits; the rejected ones listed with why."""
+"""Rule select_frames: the batches' shift tables in one; each frame judged against the quality limits; the rejected
+ones listed with why."""
 
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from stackphot.io import read_table, write_table
 from stackphot.register.select import check_selection, duplicate_files, judge_frames
@@ -11,9 +14,12 @@ if TYPE_CHECKING:
 
 
 def main(smk, log):
+    shifts = pd.concat([read_table(path) for path in smk.input.shifts], ignore_index=True)
+    log.info("shifts of %d frames:\n%s", len(shifts), shifts.to_string(index=False))
+    write_table(smk.output.table, shifts)
     limits = smk.params.quality
     duplicates = duplicate_files(read_table(smk.input.frames), reference=smk.params.reference)
-    judged = judge_frames(read_table(smk.input.shifts), reference=smk.params.reference, duplicates=duplicates,
+    judged = judge_frames(shifts, reference=smk.params.reference, duplicates=duplicates,
                           min_correlation=limits["min_correlation"], min_overlap=limits["min_overlap"],
                           min_matched_stars=limits["min_matched_stars"],
                           min_stars=limits["min_stars"], max_fwhm=limits["max_fwhm"])

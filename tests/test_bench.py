@@ -20,9 +20,9 @@ from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
 
 def test_rules_map_to_the_reference_stages():
     expected = {"ingest_frame": "ingest", "tabulate_frames": "ingest", "subtract_background": "background",
-                "prepare_reference": "register", "measure_shift": "register", "collect_shifts": "register",
+                "prepare_reference": "register", "measure_shift": "register",
                 "align_frame": "align", "align_frames": "align", "build_cube": "align", "stack_frames": "stack",
-                "write_catalog_regions": OTHER}
+                "write_regions": OTHER}
     assert {rule: run_bench.stage_of(rule) for rule in expected} == expected
 
 

@@ -19,7 +19,7 @@ def test_dry_run_of_the_default_config_lists_the_whole_dag(tmp_path):
     shutil.copytree(ROOT / "data", tmp_path / "data")
     result = run_snakemake(tmp_path, default_config(), "-n")
     for rule in ("simulate_m13sim", "ingest_frames", "subtract_backgrounds", "prepare_reference", "measure_shifts",
-                 "collect_shifts", "align_frames", "build_cube", "stack_frames", "assess_registration"):
+                 "select_frames", "align_frames", "build_cube", "stack_frames", "assess_registration"):
         assert rule in result.stdout, rule
     assert not (tmp_path / "results").exists()
 

@@ -9,7 +9,7 @@ import pytest
 from conftest import gaussian_star
 from stackphot.defects import spikes
 from stackphot.geometry import Transform
-from stackphot.lightcurve.forced import COSMIC, forced_photometry, frame_positions
+from stackphot.lightcurve.forced import COSMIC, forced_photometry, frame_positions, source_disks
 from stackphot.photometry import CROWDED_SKY, EDGE, NEIGHBOUR, NONFINITE, SATURATED, measure_apertures
 
 SHAPE = (1024, 1024)
@@ -240,6 +240,27 @@ def test_neighbours_and_an_empty_catalog():
     empty = forced_photometry(data, x=[], y=[], ids=[], transform=TRANSFORM, radii=[3], annulus=(5, 8),
                               fwhm=3.0, fwhm_radii=(1.5,))
     assert empty.empty and {"id", "x", "y", "x_ref", "y_ref", "flux_r3", "flux_f1.5", "flags", "peak"} <= set(empty)
+
+
+@pytest.mark.parametrize("radius", [0.5, 1.0, 3.7, 9.0, 18.0])
+def test_source_disks_are_the_positions_dilated_by_a_disk(radius):
+    """Against the straightforward way: the positions' pixels on a padded image, dilated by the disk."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(7)
+    shape, reach = (100, 140), math.ceil(radius)
+    x, y = rng.uniform(-25, shape[1] + 25, 30), rng.uniform(-25, shape[0] + 25, 30)
+    x[3] = np.nan
+    padded = np.zeros((shape[0] + 2 * reach, shape[1] + 2 * reach), bool)
+    finite = np.isfinite(x)
+    rows, columns = np.rint(y[finite]).astype(int) + reach, np.rint(x[finite]).astype(int) + reach
+    inside = (rows >= 0) & (rows < padded.shape[0]) & (columns >= 0) & (columns < padded.shape[1])
+    padded[rows[inside], columns[inside]] = True
+    offsets = np.arange(-reach, reach + 1)
+    disk = offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius**2
+    expected = ndimage.binary_dilation(padded, structure=disk)[reach:-reach, reach:-reach]
+    disks = source_disks(shape, x, y, radius)
+    assert 0 < disks.sum() < disks.size and np.array_equal(disks, expected)
 
 
 def test_cpu_time_of_2000_stars_on_a_1024_frame():

@@ -21,8 +21,12 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 # imports (1 to 3 s of CPU; `import photutils.background` alone takes 2 s) stay small beside its work, about
 # 3.8 s of CPU per frame of 2048 x 2048 in the background step (make bench) ...
 AUTO_PIXELS_PER_JOB = 2**27
-# ... and at least this many batches, so that every core has work.
+# ... and at least this many batches, so that every core has work ...
 AUTO_MIN_BATCHES = 8
+# ... unless that leaves a job less than this (4 frames of 2048 x 2048): a small set's frames then share a job
+# per step, since a second job's start costs about as much as the frames it would take (five M13 frames end to
+# end, README "Performance").
+AUTO_MIN_PIXELS_PER_JOB = 2**24
 
 
 # The time series' own files in results/<dataset>/lightcurves/, which no light-curve target may be named after.
@@ -77,13 +81,16 @@ class Dataset:
     def batches(self, batch_size: int | str = "auto") -> list[list[str]]:
         """The frame names in consecutive batches of ``batch_size`` (the last one may be shorter).
 
-        ``auto``: about ``AUTO_PIXELS_PER_JOB`` pixels per batch but at least ``AUTO_MIN_BATCHES`` batches
-        (one frame per batch when the frame size is unknown).
+        ``auto``: about ``AUTO_PIXELS_PER_JOB`` pixels per batch but at least ``AUTO_MIN_BATCHES`` batches, as
+        long as a batch keeps ``AUTO_MIN_PIXELS_PER_JOB`` (one frame per batch when the frame size is unknown).
         """
         names = self.frame_names
         if batch_size == "auto":
-            by_size = AUTO_PIXELS_PER_JOB // self.pixels if self.pixels else 1
-            batch_size = max(1, min(by_size, math.ceil(len(names) / AUTO_MIN_BATCHES)))
+            if not self.pixels:
+                return [[name] for name in names]
+            most = max(1, AUTO_PIXELS_PER_JOB // self.pixels)
+            least = math.ceil(AUTO_MIN_PIXELS_PER_JOB / self.pixels)
+            batch_size = min(most, max(least, math.ceil(len(names) / AUTO_MIN_BATCHES)))
         return [names[start : start + batch_size] for start in range(0, len(names), batch_size)]
 
 

@@ -134,3 +134,30 @@ def write_regions(path, regions, *, comments=()) -> Path:
     with atomic_write(path) as temporary:
         Path(temporary).write_text(text, encoding="ascii", errors="replace")
     return Path(path)
+
+
+def write_catalog_regions(path, catalog, *, source: str, image: str) -> int:
+    """A catalog's sources as a region file (a circle of the detection pass's FWHM labelled with the id); how
+    many were written. ``source`` and ``image`` name the catalog file and the image it was detected on."""
+    if "fwhm" not in catalog:
+        raise ValueError(f"{source}: no fwhm column for the circles' radius")
+    regions = source_regions(catalog.x, catalog.y, radius=catalog.fwhm, ids=catalog.id)
+    write_regions(path, regions, comments=[
+        f"stackphot: sources of {source} (detected on {image})",
+        "circle radius: the FWHM of the detection pass; label: the catalogue id",
+        "image coordinates are 1-based (DS9): catalogue x, y plus 1",
+    ])
+    return len(regions)
+
+
+def write_aperture_regions(path, photometry, *, radius: float, annulus, source: str, image: str) -> int:
+    """The photometry's apertures of ``radius`` and sky annuli as a region file, flagged sources in red; how many
+    sources were written. ``source`` and ``image`` name the photometry file and the image it measured."""
+    regions = aperture_regions(photometry.x, photometry.y, radius=radius, annulus=annulus, flags=photometry["flags"])
+    write_regions(path, regions, comments=[
+        f"stackphot: apertures of {source} (measured on {image})",
+        f"circle: aperture of radius {radius:g} px (flux, mag); annulus {annulus[0]:g}-{annulus[1]:g} px: "
+        "local sky (DS9 background region)",
+        "red: a photometry flag is set (see the flags column); image coordinates are 1-based: x, y plus 1",
+    ])
+    return len(photometry)

@@ -65,34 +65,16 @@ for dataset, index, frames in frame_batches():
             "../../scripts/measure_shifts.py"
 
 
-rule collect_shifts:
-    """All frames' shifts in one table: frame, dy, dx (the shift to apply) and quality columns."""
+rule select_frames:
+    """All frames' shifts in one table (frame, dy, dx: the shift to apply, and quality columns); every frame judged
+    against the quality limits: frames.csv-like table with accepted and reason, and the rejected ones (a copy of
+    another frame's file among them, found by frames.csv's SHA-256). One job: the two are a table each, and a job's
+    start costs more than either."""
     input:
         shifts=per_batch("results/{dataset}/register/batch_{index:04d}.csv"),
-    output:
-        table="results/{dataset}/shifts.csv",
-    log:
-        "logs/{dataset}/collect_shifts.log",
-    benchmark:
-        "benchmarks/{dataset}/collect_shifts.tsv"
-    localrule: True
-    conda:
-        "../../envs/stackphot.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb(0),
-        runtime=runtime(0),
-    script:
-        "../../scripts/collect_shifts.py"
-
-
-rule select_frames:
-    """Judge every frame against the quality limits: frames.csv-like table with accepted and reason, and the rejected ones
-    (a copy of another frame's file among them, found by frames.csv's SHA-256)."""
-    input:
-        shifts="results/{dataset}/shifts.csv",
         frames="results/{dataset}/frames.csv",
     output:
+        table="results/{dataset}/shifts.csv",
         selection="results/{dataset}/frame_selection.csv",
         rejected="results/{dataset}/rejected.csv",
     log:

@@ -1,37 +1,20 @@
 """Products for people: the report's figures and table, and DS9 region files of sources and apertures."""
 
 
-rule write_catalog_regions:
-    """The catalog's sources as a DS9 region file: a circle per source, labelled with its id."""
+rule write_regions:
+    """DS9 region files: the catalog's sources (a circle per source, labelled with its id), and the photometry
+    apertures and sky annuli, flagged sources in red (one job: a job's start costs more than either).
+    """
     input:
         catalog="results/{dataset}/catalog.csv",
-    output:
-        regions="results/{dataset}/catalog.reg",
-    log:
-        "logs/{dataset}/write_catalog_regions.log",
-    benchmark:
-        "benchmarks/{dataset}/write_catalog_regions.tsv"
-    localrule: True
-    conda:
-        "../../envs/stackphot.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb(0),
-        runtime=runtime(0),
-    script:
-        "../../scripts/write_catalog_regions.py"
-
-
-rule write_aperture_regions:
-    """The photometry apertures and sky annuli as a DS9 region file, flagged sources in red."""
-    input:
         photometry="results/{dataset}/photometry.csv",
     output:
-        regions="results/{dataset}/apertures.reg",
+        catalog="results/{dataset}/catalog.reg",
+        apertures="results/{dataset}/apertures.reg",
     log:
-        "logs/{dataset}/write_aperture_regions.log",
+        "logs/{dataset}/write_regions.log",
     benchmark:
-        "benchmarks/{dataset}/write_aperture_regions.tsv"
+        "benchmarks/{dataset}/write_regions.tsv"
     localrule: True
     conda:
         "../../envs/stackphot.yaml"
@@ -42,7 +25,7 @@ rule write_aperture_regions:
     params:
         photometry=setting_keys("photometry", "radii", "annulus"),
     script:
-        "../../scripts/write_aperture_regions.py"
+        "../../scripts/write_regions.py"
 
 
 rule plot_stack:
