@@ -67,6 +67,26 @@ def test_close_pairs_are_blends_and_a_lone_star_is_not():
     assert shares[0] < 1e-3 and shares[3] < 1e-2
 
 
+def test_crowding_of_many_stars_in_row_blocks_is_the_whole_matrix_s():
+    """More stars than a block of rows: the same shares as the stars x stars matrix at once."""
+    from stackphot.lightcurve.series import CROWDING_BETA, CROWDING_ROWS
+    from stackphot.numerics import moffat_alpha
+
+    rng = np.random.default_rng(3)
+    n = 2 * CROWDING_ROWS + 77
+    catalog = pd.DataFrame({"x": rng.uniform(0, 2000, n), "y": rng.uniform(0, 2000, n),
+                            "flux": np.exp(rng.uniform(5, 12, n))})
+    x, y, flux = catalog.x.to_numpy(), catalog.y.to_numpy(), catalog.flux.to_numpy()
+    alpha, radius = moffat_alpha(3.0, CROWDING_BETA), 4.0
+    distance = np.hypot(x[:, None] - x[None, :], y[:, None] - y[None, :])
+    np.fill_diagonal(distance, np.inf)
+    tail = (1 + (np.clip(distance - radius, 0, None) / alpha) ** 2) ** (1 - CROWDING_BETA)
+    tail -= (1 + ((distance + radius) / alpha) ** 2) ** (1 - CROWDING_BETA)
+    share = np.where(distance <= radius, 1.0, tail * radius / (4 * distance))
+    expected = (share * flux[None, :]).sum(axis=1) / flux
+    np.testing.assert_allclose(crowding(catalog, radius=radius, fwhm=3.0), expected, rtol=1e-12)
+
+
 def test_a_crowded_field_falls_back_to_its_least_crowded_stars():
     shares = np.array([1e-4, 5e-2, 2e-2, 3e-1, 1e-2])
     allowed = np.array([True, True, True, True, False])

@@ -124,15 +124,15 @@ FRAME_INPUTS = {"background": lambda dataset: "results/{dataset}/ingest/{frame}.
 # more than their rows (README, "Many frames" and "Performance"). The batches follow `run: batch_size`, a run
 # setting: the products are byte-identical whatever it is. `snakemake <stage>` (ingest, background, register,
 # align, ...) asks for a stage by name whatever the batch rules are called.
-def frame_batches():
-    """(dataset, batch number, frame names) of every batch of frames (`run: batch_size` of the config)."""
-    size = config["run"]["batch_size"]
-    # --config gives a nested number as text.
-    size = size if size == "auto" else int(size)
+def frame_batches(stage="frames"):
+    """(dataset, batch number, frame names) of every batch of frames of a batched ``stage``: ``frames`` (ingest to
+    alignment, every dataset) or ``photometry`` (the time series', for the datasets that make one).
+    """
     return [
         (name, index, frames)
         for name, dataset in DATASETS.items()
-        for index, frames in enumerate(dataset.batches(size), start=1)
+        if stage != "photometry" or makes_time_series(name)
+        for index, frames in enumerate(dataset.batches(frames_per_job(stage)), start=1)
     ]
 
 
@@ -141,17 +141,13 @@ def frame_batches():
 PHOTOMETRY_FRAMES_PER_JOB = 64
 
 
-def photometry_batches():
-    """(dataset, batch number, frame names) of the time series' per-frame photometry, for the datasets that
-    make one (`lightcurve: enabled`)."""
-    return [
-        (name, index, frames)
-        for name, dataset in DATASETS.items()
-        if makes_time_series(name)
-        for index, frames in enumerate(
-            dataset.batches(PHOTOMETRY_FRAMES_PER_JOB), start=1
-        )
-    ]
+def frames_per_job(stage):
+    """The batch size of ``stage`` (see frame_batches): `run: batch_size` for the per-frame steps."""
+    if stage == "photometry":
+        return PHOTOMETRY_FRAMES_PER_JOB
+    size = config["run"]["batch_size"]
+    # --config gives a nested number as text.
+    return size if size == "auto" else int(size)
 
 
 # Fewer frames than this are no time series: no light curve, no variability search (a group of one frame).
@@ -165,19 +161,6 @@ def makes_time_series(name):
         dataset.settings["lightcurve"]["enabled"]
         and len(dataset.frames) >= MIN_TIME_SERIES_FRAMES
     )
-
-
-def per_photometry_batch(pattern):
-    """Input function: ``pattern`` for every photometry batch of the wildcards' dataset."""
-
-    def batch_files(wildcards):
-        return [
-            pattern.format(dataset=dataset, index=index)
-            for dataset, index, _ in photometry_batches()
-            if dataset == wildcards.dataset
-        ]
-
-    return batch_files
 
 
 def batch_rule_name(stage, dataset, index):
@@ -301,13 +284,13 @@ def per_frame(pattern):
     return expand_frames
 
 
-def per_batch(pattern):
-    """Input function: ``pattern`` formatted for every batch of frames of the wildcards' dataset."""
+def per_batch(pattern, stage="frames"):
+    """Input function: ``pattern`` formatted for every batch of ``stage`` (frame_batches) of the wildcards' dataset."""
 
     def batch_files(wildcards):
         return [
             pattern.format(dataset=dataset, index=index)
-            for dataset, index, _ in frame_batches()
+            for dataset, index, _ in frame_batches(stage)
             if dataset == wildcards.dataset
         ]
 

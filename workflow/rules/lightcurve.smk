@@ -3,8 +3,8 @@
 # search over every star, and the differential light curves of the targets.
 
 
-# One job per batch of frames, not per frame: why, in common.smk above frame_batches() and photometry_batches().
-for dataset, index, frames in photometry_batches():
+# One job per batch of frames, not per frame: why, in common.smk above frame_batches().
+for dataset, index, frames in frame_batches("photometry"):
 
     rule:
         """Measure a batch of frames at the stack's sources, each on its own pixels through its transform."""
@@ -41,8 +41,8 @@ for dataset, index, frames in photometry_batches():
 rule collect_forced_photometry:
     """Every accepted frame's photometry in one long table with the frames' times (JD, BJD), airmass and seeing."""
     input:
-        batches=per_photometry_batch(
-            "results/{dataset}/lightcurves/batch_{index:04d}.csv"
+        batches=per_batch(
+            "results/{dataset}/lightcurves/batch_{index:04d}.csv", "photometry"
         ),
         selection="results/{dataset}/frame_selection.csv",
         frames="results/{dataset}/frames.csv",
