@@ -43,11 +43,15 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 # First registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
 # the time series' per-frame photometry, CPU and memory (bench/lightcurve.py),
 # the masters' peak memory at 50 frames of 4096 x 4096 (bench/calibration.py, 3.2 GB of frames kept in
-# $(BENCH_DIR)/calibration/), then the benchmark of issue 4 (bench/run_bench.py): the workflow against the same work in one process on one core.
+# $(BENCH_DIR)/calibration/), then the benchmark of issues 4 and 22 (bench/run_bench.py): the workflow against the
+# same work in one process on one core (bench/reference.py), against the plain recipe in one process on one core
+# (bench/plain.py) and against Siril where siril-cli is installed (bench/siril.py).
 # Frames are simulated once into $(BENCH_DIR)/frames/; the 200x2048 set needs about 40 GB of free disk while it runs.
-# bench-quick runs small sets, to try the harness; its figures are not the issue's.
+# Issue 22's sets (60x1024 40x2048) come first; `$(BIN)/python bench/run_bench.py 60x1024 40x2048` runs them alone.
+# The plain recipe and these two sets add about half an hour to the full run's 67 minutes (estimated, not measured).
+# bench-quick runs small sets, to try the harness; its figures are not the issues'.
 BENCH_DIR ?= results/bench
-BENCH_SETS ?= 100x2048 200x2048 1000x256
+BENCH_SETS ?= 60x1024 40x2048 100x2048 200x2048 1000x256
 BENCH_QUICK_SETS ?= 10x512 20x512 100x128
 
 bench: $(INSTALLED)

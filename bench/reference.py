@@ -21,8 +21,6 @@ os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
 import json
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,31 +29,18 @@ import yaml
 from stackphot.align import align_frame
 from stackphot.background import subtract_background
 from stackphot.datasets import resolve_datasets
+from stackphot.defects import DefectCounts, with_defects
 from stackphot.geometry import Transform
 from stackphot.ingest import ingest_product
 from stackphot.io import read_raw_frame
 from stackphot.provenance import sha256
 from stackphot.register import prepare_frame, register_frame, spectrum, triangles, wcs_transform
 from stackphot.stack import combine
+from stopwatch import Stopwatch
 
 
 # The stack job's default block budget: its mem_mb (workflow/rules/stack.smk) less 400 MB for Python.
 STACK_MEMORY_MB = 1024
-
-
-class Stopwatch:
-    """Wall (perf_counter) and CPU (process_time) seconds, added up per stage."""
-
-    def __init__(self):
-        self.times: dict[str, dict[str, float]] = {}
-
-    @contextmanager
-    def __call__(self, stage: str):
-        wall, cpu = time.perf_counter(), time.process_time()
-        yield
-        total = self.times.setdefault(stage, {"wall": 0.0, "cpu": 0.0})
-        total["wall"] += time.perf_counter() - wall
-        total["cpu"] += time.process_time() - cpu
 
 
 def reduce_dataset(config: dict, out_dir: Path) -> dict:
@@ -64,19 +49,39 @@ def reduce_dataset(config: dict, out_dir: Path) -> dict:
     ingest, background, register = config["ingest"], config["background"], config["register"]
     clock = Stopwatch()
 
+    def ingested(name, stage="ingest"):
+        """One frame as ingest_frames writes it, and its raw header."""
+        path = dataset.frames[name]
+        with clock(stage):
+            raw = read_raw_frame(path)
+            made = ingest_product(raw, gain=ingest["gain"], read_noise=ingest["read_noise"],
+                                  saturation=ingest["saturation"], offset=ingest["offset"], raw_sha256=sha256(path))
+        return made, raw.header
+
+    # The dataset's defect map, from every ingested frame before any sky, as find_defects makes it (run_bench
+    # counts that rule with the background). The frames are ingested here for it and again below, where the
+    # workflow reads its ingested files instead: that second ingest is clocked apart ("reingest"), as no stage.
+    defects = None
+    if background["defects"]:
+        counts = DefectCounts(nsigma=background["defects"]["nsigma"])
+        for name in dataset.frame_names:
+            made, _ = ingested(name)
+            with clock("background"):
+                counts.add(made.product.data, made.product.extensions["ERR"], made.product.extensions["MASK"])
+        with clock("background"):
+            defects = counts.defects(background["defects"]["min_fraction"]).map
+
     def subtracted(name):
         """Data, error, mask and header of one frame as subtract_backgrounds writes them."""
-        path = dataset.frames[name]
-        with clock("ingest"):
-            raw = read_raw_frame(path)
-            frame = ingest_product(raw, gain=ingest["gain"], read_noise=ingest["read_noise"],
-                                   saturation=ingest["saturation"], raw_sha256=sha256(path)).frame
+        made, header = ingested(name, "reingest" if defects is not None else "ingest")
         with clock("background"):
-            products = subtract_background(frame.data, frame.mask, gain=frame.noise.gain,
+            products = subtract_background(made.product.data, made.product.extensions["MASK"], gain=made.frame.noise.gain,
                                            method=background["method"], box_size=background["box_size"],
                                            filter_size=background["filter_size"], sigma=background["sigma"],
                                            destripe_rows=background["destripe"]).subtracted
-        return products.data, products.extensions["ERR"], frame.mask, raw.header
+            if defects is not None:
+                products = with_defects(products, defects)
+        return products.data, products.extensions["ERR"], products.extensions["MASK"], header
 
     reference = subtracted(dataset.reference)
     with clock("register"):

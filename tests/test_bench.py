@@ -19,7 +19,7 @@ from run_bench import BEYOND, OTHER, TOTAL, FrameSetSpec, SetResult, Usage
 
 
 def test_rules_map_to_the_reference_stages():
-    expected = {"ingest_frame": "ingest", "tabulate_frames": "ingest", "subtract_background": "background",
+    expected = {"ingest_frame": "ingest", "tabulate_frames": "ingest", "subtract_background": "background", "find_defects_m13": "background",
                 "prepare_reference": "register", "measure_shift": "register",
                 "align_frame": "align", "align_frames": "align", "build_cube": "align", "stack_frames": "stack",
                 "write_regions": OTHER}
