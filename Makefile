@@ -40,7 +40,8 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# First registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
+# First the five M13 frames end to end, as a person trying stackphot waits for them (bench/small_set.py), then
+# registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
 # the time series' per-frame photometry, CPU and memory (bench/lightcurve.py),
 # the masters' peak memory at 50 frames of 4096 x 4096 (bench/calibration.py, 3.2 GB of frames kept in
 # $(BENCH_DIR)/calibration/), then the benchmark of issues 4 and 22 (bench/run_bench.py): the workflow against the
@@ -55,12 +56,14 @@ BENCH_SETS ?= 60x1024 40x2048 100x2048 200x2048 1000x256
 BENCH_QUICK_SETS ?= 10x512 20x512 100x128
 
 bench: $(INSTALLED)
+	$(BIN)/python bench/small_set.py
 	$(BIN)/python bench/registration.py
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/lightcurve.py
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR) --cores $(CORES) $(BENCH_SETS)
 
 bench-quick: $(INSTALLED)
+	$(BIN)/python bench/small_set.py --repeat 1 --batch-size auto
 	$(BIN)/python bench/registration.py 512 3
 	$(BIN)/python bench/calibration.py 10 1024
 	$(BIN)/python bench/lightcurve.py 100 512 500
