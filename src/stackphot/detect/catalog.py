@@ -10,6 +10,7 @@ import pandas as pd
 
 from stackphot.background import estimate_background
 from stackphot.detect.centroids import refine_centroids
+from stackphot.detect.cores import fill_saturated_cores
 from stackphot.detect.finders import find_sources
 from stackphot.detect.passes import DetectionPass, as_passes
 from stackphot.detect.residual import add_residual_sources
@@ -57,7 +58,10 @@ def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], bo
         ``x_detect``, ``y_detect``), ``flux_auto`` as ``flux``, ``flux_max`` as ``peak`` and twice their
         half-light radius as ``fwhm`` (a Gaussian's).
     saturated : 2D bool array, optional
-        Saturated pixels, for the segmentation's SATURATED flag.
+        Saturated pixels, for the segmentation's SATURATED flag; the saturated cores found as holes of no data
+        (``cores.fill_saturated_cores``) are added. Those cores are filled at their rim's highest value for the
+        finders, the centroids and the segmentation (a saturated star is found and centred on its plateau, as
+        Source Extractor does), not for the residual pass's PSF fits.
 
     Returns
     -------
@@ -71,8 +75,11 @@ def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], bo
     leftover_sky = estimate_background(data, method="mesh", box_size=box_size, mask=invalid)
     image = data - leftover_sky.map
     noise = np.where(np.isfinite(error), np.fmax(error, leftover_sky.rms), leftover_sky.rms)
+    # Saturated cores are found and centred on their plateau; the PSF fits of the residual pass keep them out.
+    image, cores = fill_saturated_cores(image, invalid, noise)
+    searched = invalid & ~cores
     passes = as_passes(passes)
-    catalog = find_sources(image, passes=passes, rms=noise, mask=invalid, match_radius=match_radius, clean=clean)
+    catalog = find_sources(image, passes=passes, rms=noise, mask=searched, match_radius=match_radius, clean=clean)
     residual = image
     if residual_pass and len(catalog):
         catalog, residual = add_residual_sources(image, catalog, passes=passes, rms=noise, mask=invalid,
@@ -80,18 +87,19 @@ def detect_catalog(data, error, *, passes: Sequence[DetectionPass | Mapping], bo
     catalog = catalog[catalog.flux > 0].reset_index(drop=True)
     catalog["id"] = np.arange(1, len(catalog) + 1)
     x, y = np.empty(len(catalog)), np.empty(len(catalog))
-    for found_in_residual, picture in ((False, image), (True, residual)):
+    for found_in_residual, picture, masked in ((False, image, searched), (True, residual, invalid)):
         rows = (catalog["residual"] == found_in_residual).to_numpy()
         x[rows], y[rows] = refine_centroids(picture, catalog.x[rows], catalog.y[rows], method=centroid,
-                                            box_size=centroid_box, mask=invalid, max_shift=centroid_max_shift)
+                                            box_size=centroid_box, mask=masked, max_shift=centroid_max_shift)
     catalog = catalog.rename(columns={"x": "x_detect", "y": "y_detect"})
     catalog.insert(1, "x", x)
     catalog.insert(2, "y", y)
     if segmentation is None:
         return catalog, None
     fwhm = segmentation.get("fwhm") or passes[0].fwhm
+    saturated = cores if saturated is None else np.asarray(saturated, dtype=bool) | cores
     segments, segmented = detect_segments(
-        image, rms=noise, fwhm=fwhm, mask=invalid, saturated=saturated,
+        image, rms=noise, fwhm=fwhm, mask=searched, saturated=saturated,
         **{key: segmentation[key] for key in ("threshold", "npixels", "nlevels", "contrast")})
     merged = merge_segments(catalog, segmented, match_radius=match_radius or max(p.fwhm for p in passes) / 2,
                             labels=None if segments is None else segments.data,
