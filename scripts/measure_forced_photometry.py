@@ -8,7 +8,7 @@ import pandas as pd
 from stackphot.geometry import Transform
 from stackphot.ingest import SATURATED
 from stackphot.io import frame_stem, read_image, read_table, write_table
-from stackphot.lightcurve import forced_photometry, frame_annulus
+from stackphot.lightcurve import forced_photometry
 from stackphot.scripting import run_script
 
 if TYPE_CHECKING:
@@ -26,10 +26,9 @@ def main(smk, log):
         frame = frame_stem(path).removesuffix(".sub")
         row = rows.loc[frame]
         data, _, ext = read_image(path, "ERR", "MASK")
-        largest = np.nanmax([*options["radii"], *(factor * row.fwhm for factor in options["fwhm_radii"])])
         table = forced_photometry(data, x=catalog.x.to_numpy(), y=catalog.y.to_numpy(), ids=catalog.id.to_numpy(),
                                   transform=Transform.from_row(row), radii=options["radii"],
-                                  annulus=frame_annulus(options["annulus"], largest), error=ext["ERR"],
+                                  annulus=options["annulus"], error=ext["ERR"],
                                   mask=ext["MASK"] > 0,
                                   saturated=(ext["MASK"] & SATURATED) > 0, fwhm=row.fwhm,
                                   fwhm_radii=options["fwhm_radii"], mask_sources=masked)

@@ -144,8 +144,11 @@ def test_fwhm_columns_without_a_measured_fwhm_and_a_shared_radius(field):
     assert not any(name.startswith("flux_f") for name in without)
     shared = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1,), **options)
     np.testing.assert_array_equal(shared["flux_f1"], shared["flux_r4"])
-    with pytest.raises(ValueError, match="annulus"):
-        forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(3.5,), **options)
+    # A scaled aperture (14 px) reaching the annulus (12-20 px) moves it out, its width kept: 17.5-25.5 px.
+    moved = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(3.5,), **options)
+    direct = forced_photometry(data, radii=[14], **{**options, "annulus": (17.5, 25.5)})
+    np.testing.assert_array_equal(moved["flux_f3.5"], direct["flux_r14"])
+    np.testing.assert_array_equal(moved["bkg"], direct["bkg"])
     with pytest.raises(ValueError, match="fwhm_radii"):
         forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1, 1.0), **options)
     with pytest.raises(ValueError, match="no transform"):

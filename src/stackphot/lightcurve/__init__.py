@@ -8,9 +8,9 @@ from stackphot.lightcurve.colours import (COLOUR_MATCH_ARCSEC, band_magnitudes, 
 from stackphot.lightcurve.curves import Matrices, comparison_curves, target_light_curve, variability
 from stackphot.lightcurve.ensemble import (choose_comparisons, detrend, differential_light_curve, ensemble_curve,
                                            ensemble_weights)
-from stackphot.lightcurve.forced import COSMIC, forced_photometry, frame_positions
+from stackphot.lightcurve.forced import COSMIC, forced_photometry, frame_annulus, frame_positions
 from stackphot.lightcurve.series import (TargetError, accepted_photometry, aperture_area, catalog_position, crowding,
-                                         field_centre, find_target, frame_annulus, frame_table, least_crowded,
+                                         field_centre, find_target, frame_table, least_crowded,
                                          light_curve_column, read_series, series_units, star_crowding, star_matrix,
                                          timed_target, usable_stars)
 from stackphot.lightcurve.times import Site, frame_times, observing_site, target_coordinates, target_times

@@ -25,7 +25,7 @@ from stackphot.numerics import box_pixels
 from stackphot.photometry import measure_apertures
 from stackphot.photometry.apertures import check_geometry, invalid_pixels
 
-__all__ = ["COSMIC", "frame_positions", "forced_photometry"]
+__all__ = ["COSMIC", "frame_annulus", "frame_positions", "forced_photometry"]
 
 # The next free bit after measure_apertures' EDGE 1, NONFINITE 2, SATURATED 4, NEIGHBOUR 8, CROWDED_SKY 16.
 COSMIC = 32
@@ -85,8 +85,8 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
         (``transform.scale`` != 1, a frame of another camera or binning), an aperture of R reference pixels is
         R / ``transform.scale`` frame pixels.
     annulus : (float, float)
-        Inner and outer radius of the sky annulus in frame pixels; outside every aperture, scaled ones
-        included.
+        Inner and outer radius of the sky annulus in frame pixels, outside the fixed apertures; moved out
+        (``frame_annulus``) where an aperture scaled by this frame's FWHM reaches it.
     error : 2D array, optional
         The frame's 1-sigma error map. Without it the ``flux_err`` columns are NaN, and the spikes' threshold
         rests on the noise the frame shows.
@@ -127,7 +127,7 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
     ------
     ValueError
         An unknown (NaN) transform or a non-finite catalog position; radii or factors not positive and
-        distinct; an annulus not outside the largest aperture; x, y and ids of different lengths.
+        distinct; an annulus not outside the fixed apertures; x, y and ids of different lengths.
     """
     if not transform.is_valid:
         raise ValueError(f"the frame has no transform ({transform}): it cannot be measured at the catalog's positions")
@@ -148,6 +148,7 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
 
     x_frame, y_frame = frame_positions(transform, x_ref, y_ref)
     sky_mask = None if not mask_sources else source_disks(np.shape(data), x_frame, y_frame, mask_sources)
+    annulus = frame_annulus(annulus, max(sizes.values()))
     measured = measure_apertures(data, x_frame, y_frame, radii=list(sizes.values()), annulus=annulus, ids=ids,
                                  error=error, mask=mask, saturated=saturated, neighbour_radius=neighbour_radius,
                                  sky_mask=sky_mask)
@@ -200,6 +201,20 @@ def _peak_and_cosmic(data, x, y, radius, bkg, *, error, mask, nsigma):
                  & (np.abs(local_y - local_y[brightest][:, None]) <= 1))
     hits &= ~(core[:, None] & near_core)
     return peak, hits.any(axis=1)
+
+
+def frame_annulus(annulus, largest_radius: float) -> tuple[float, float]:
+    """A frame's sky annulus: the configured one, moved out (its width kept) where a radius scaled by the frame's
+    FWHM reaches it, so that the sky never holds the star in bad seeing."""
+    inner, outer = annulus
+    if largest_radius < inner:
+        return float(inner), float(outer)
+    start = SKY_GAP * largest_radius
+    return start, start + (outer - inner)
+
+
+# A moved annulus starts this far out, in units of the largest aperture.
+SKY_GAP = 1.25
 
 
 def source_disks(shape, x, y, radius: float) -> np.ndarray:

@@ -153,20 +153,6 @@ def read_series(path) -> tuple[pd.DataFrame, dict]:
     return photometry, dict(table.meta)
 
 
-def frame_annulus(annulus, largest_radius: float) -> tuple[float, float]:
-    """A frame's sky annulus: the configured one, moved out (its width kept) where a radius scaled by the frame's
-    FWHM reaches it, so that the sky never holds the star in bad seeing."""
-    inner, outer = annulus
-    if largest_radius < inner:
-        return float(inner), float(outer)
-    start = SKY_GAP * largest_radius
-    return start, start + (outer - inner)
-
-
-# A moved annulus starts this far out, in units of the largest aperture.
-SKY_GAP = 1.25
-
-
 # Seeing-wing shape of the crowding estimate: a Moffat of this beta (ground-based seeing's wings).
 CROWDING_BETA = 3.0
 
