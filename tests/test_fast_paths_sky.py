@@ -189,3 +189,24 @@ def test_row_offsets_all_masked_and_known_offsets():
     residual = np.tile(np.array([[0.5], [-1.25], [2.0]]), (1, 11))
     residual[0, 3] = 100.0  # clipped
     assert row_offsets(residual, mask=np.zeros(residual.shape, bool)).tolist() == [0.5, -1.25, 2.0]
+
+
+@pytest.mark.parametrize("shape, box", [((300, 410), 64), ((256, 256), 32), ((130, 77), 25), ((64, 64), 64)])
+def test_mesh_images_are_photutils_interpolation(shape, box):
+    """The sky and RMS maps by two matrix products against Background2D's own (scipy's zoom): the same float32
+    numbers, and the intermediate maps' linear zoom too."""
+    from stackphot.background import _bilinear_background, _mesh, _mesh_images
+
+    rng = np.random.default_rng(shape[0] * box)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    data = (100 + 0.05 * xx - 0.03 * yy + 20 * np.sin(xx / 40.0) + rng.normal(0, 5, shape)).astype(np.float32)
+    mask = np.zeros(shape, bool)
+    mask[10:30, 40:60] = True
+    mesh = _mesh(data, mask, box_size=box, filter_size=3, sigma=3.0)
+    sky, rms = _mesh_images(mesh, shape)
+    for ours, theirs in ((sky, mesh.background), (rms, mesh.background_rms)):
+        assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+        np.testing.assert_allclose(ours, theirs, rtol=2e-7)
+        assert np.mean(ours == theirs) > 0.999
+    linear = ndimage.zoom(mesh.background_mesh, mesh.box_size, order=1, mode="nearest", grid_mode=True)
+    np.testing.assert_allclose(_bilinear_background(mesh, shape), linear[: shape[0], : shape[1]], rtol=2e-7)

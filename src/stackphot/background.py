@@ -6,6 +6,7 @@ adding each row's offset to the sky, for row banding fixed to the readout.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -98,11 +99,41 @@ def _bilinear_background(mesh, shape) -> np.ndarray:
     For the intermediate models that only steer the source mask and the row destriping: 4 times faster than
     ``Background2D.background``'s cubic spline at 2048 x 2048, and as good for that purpose.
     """
+    return _zoomed(mesh.background_mesh, mesh.box_size, shape, order=1, mode="nearest")
+
+
+def _mesh_images(mesh, shape) -> tuple[np.ndarray, np.ndarray]:
+    """``Background2D.background`` and ``background_rms``: photutils' interpolation of the meshes (a cubic spline
+    through the box centres, ``reflect`` beyond them, clipped to the mesh's range), by ``_zoomed``."""
+    images = []
+    for values in (mesh.background_mesh, mesh.background_rms_mesh):
+        values = np.asarray(values)
+        if np.ptp(values) == 0:
+            images.append(np.full(shape, values.min(), dtype=values.dtype))
+            continue
+        image = _zoomed(values, mesh.box_size, shape, order=3, mode="reflect")
+        images.append(np.clip(image, values.min(), values.max(), out=image))
+    return images[0], images[1]
+
+
+def _zoomed(values, box_size, shape, *, order: int, mode: str) -> np.ndarray:
+    """``scipy.ndimage.zoom(values, box_size, order=order, mode=mode, grid_mode=True)`` cropped to ``shape``, as two
+    matrix products: a spline zoom is separable and linear, so it is ``rows @ values @ columns.T``, each matrix the
+    1D zoom of the unit vectors. The same numbers summed in another order (1e-12 relative), in a tenth of the
+    time at 2048 x 2048."""
+    values = np.asarray(values)
+    rows = _zoom_matrix(values.shape[0], box_size[0], shape[0], order, mode)
+    columns = _zoom_matrix(values.shape[1], box_size[1], shape[1], order, mode)
+    # In zoom's output type, the values' own, as zoom rounds them.
+    return (rows @ values.astype(float) @ columns.T).astype(values.dtype, copy=False)
+
+
+@functools.lru_cache(maxsize=16)
+def _zoom_matrix(n_boxes: int, box: int, length: int, order: int, mode: str) -> np.ndarray:
     from scipy.ndimage import zoom
 
-    box_y, box_x = mesh.box_size
-    image = zoom(mesh.background_mesh, (box_y, box_x), order=1, mode="nearest", grid_mode=True)
-    return image[: shape[0], : shape[1]]
+    unit = np.eye(n_boxes)
+    return np.stack([zoom(vector, box, order=order, mode=mode, grid_mode=True)[:length] for vector in unit], axis=1)
 
 
 def estimate_background(
@@ -170,7 +201,7 @@ def estimate_background(
             # A crowded field can leave no box with enough unmasked sky: sigma clipping alone must do.
             warnings.warn("sources cover too much of the frame to mask them; relying on sigma clipping", stacklevel=2)
             mesh = _mesh(data, bad, box_size=box_size, filter_size=filter_size, sigma=sigma)
-        sky, rms = mesh.background.astype(np.float32), mesh.background_rms.astype(np.float32)
+        sky, rms = (image.astype(np.float32) for image in _mesh_images(mesh, data.shape))
     if destripe_rows:
         sky = sky + row_offsets(data - sky, mask=masked, sigma=sigma)[:, None]
     return Background(sky, rms, method, box_size=box_size if method == "mesh" else None, destripe_rows=destripe_rows)
