@@ -111,10 +111,11 @@ def levenberg_marquardt(
         better = trial_chi2 < current[rows]
         # Nielsen's damping update, from how well the quadratic model predicted the step's gain.
         predicted = 2 * (step * gradient).sum(axis=1) - (step * (normal @ step[:, :, None])[:, :, 0]).sum(axis=1)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             gain = (current[rows] - trial_chi2) / predicted
-        damping[rows] = np.where(better, damping[rows] * np.fmax(1 / 3, 1 - (2 * gain - 1) ** 3),
-                                 damping[rows] * growth[rows])
+            # A huge gain (a step far better than predicted) overflows the cube to -inf: the floor of 1/3 then.
+            damping[rows] = np.where(better, damping[rows] * np.fmax(1 / 3, 1 - (2 * gain - 1) ** 3),
+                                     damping[rows] * growth[rows])
         growth[rows] = np.where(better, 2.0, growth[rows] * 2)
         params[rows[better]] += step[better]
         current[rows[better]] = trial_chi2[better]
