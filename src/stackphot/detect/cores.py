@@ -35,18 +35,16 @@ def fill_saturated_cores(image, invalid, noise, *, nsigma: float = 5.0):
 
     Returns
     -------
-    (2D float array, 2D bool array)
-        A copy of ``image`` with each core at its rim's highest value, and the cores' pixels (none when the
-        image has none: then the copy is unchanged).
+    (2D array, 2D bool array)
+        ``image`` with each core at its rim's highest value (a copy; ``image`` itself where it has no core), and
+        the cores' pixels.
     """
     from scipy import ndimage
 
-    invalid = np.asarray(invalid, dtype=bool)
-    filled = np.array(image, dtype=float, copy=True)
+    image, invalid = np.asarray(image), np.asarray(invalid, dtype=bool)
     cores = np.zeros(invalid.shape, dtype=bool)
-    labels, n_holes = ndimage.label(invalid)
-    if n_holes == 0:
-        return filled, cores
+    labels, _ = ndimage.label(invalid)
+    filled = image
     eight = np.ones((3, 3), dtype=bool)
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
@@ -62,9 +60,11 @@ def fill_saturated_cores(image, invalid, noise, *, nsigma: float = 5.0):
         rim = ndimage.binary_dilation(hole, structure=eight) & ~invalid[grown]
         if not rim.any():
             continue
-        values, sigmas = filled[grown][rim], np.asarray(noise, dtype=float)[grown][rim]
+        values, sigmas = image[grown][rim], np.asarray(noise, dtype=float)[grown][rim]
         if not np.all(values > nsigma * sigmas):
             continue
+        if filled is image:
+            filled = image.copy()
         filled[grown][hole] = values.max()
         cores[grown] |= hole
     return filled, cores
