@@ -6,8 +6,8 @@ import pandas as pd
 from astropy.io import fits
 
 from stackphot.io import read_table, write_ecsv, write_table
-from stackphot.lightcurve import (Matrices, comparison_curves, light_curve_column, read_colours, read_series,
-                                  series_units, star_crowding, target_light_curve, timed_target, usable_stars)
+from stackphot.lightcurve import (best_light_curve, comparison_curves, light_curve_columns, read_colours, read_series,
+                                  series_units, timed_target, usable_stars)
 from stackphot.report.lightcurve_plot import plot_light_curve
 from stackphot.scripting import run_script
 
@@ -21,17 +21,15 @@ def main(smk, log):
     catalog = pd.read_csv(smk.input.catalog)
     target_id, frames, meta = timed_target(catalog, fits.getheader(smk.input.stack), read_table(smk.input.times),
                                            meta, target, match_radius=options["match_radius"])
-    column = light_curve_column(options, photometry)
-    matrices = Matrices.of(photometry, column, frames["frame"])
+    ids = sorted(photometry["id"].unique())
     variables = set(pd.read_csv(smk.input.variability).query("variable")["id"])
-    colour = read_colours(smk.input.colours, catalog, matrices.ids) if smk.input.colours else None
-    curve, made = target_light_curve(matrices, frames, target=target_id,
-                                     usable=usable_stars(pd.read_csv(smk.input.stack_photometry), matrices.ids),
-                                     crowding=star_crowding(catalog, matrices.ids, column=column, frames=frames),
-                                     variable=[star in variables for star in matrices.ids], colour=colour,
-                                     comparisons=options["comparisons"], checks=options["checks"],
-                                     max_comparisons=options["max_comparisons"], detrend_by=options["detrend"])
-    made.update(name=target["name"], flux_column=column)
+    colour = read_colours(smk.input.colours, catalog, ids) if smk.input.colours else None
+    matrices, curve, made = best_light_curve(
+        photometry, frames, catalog, columns=light_curve_columns(options, photometry), target=target_id,
+        usable=usable_stars(pd.read_csv(smk.input.stack_photometry), ids), variable=[star in variables for star in ids],
+        colour=colour, comparisons=options["comparisons"], checks=options["checks"],
+        max_comparisons=options["max_comparisons"], detrend_by=options["detrend"])
+    made["name"] = target["name"]
     if colour is not None:
         made["colour_index"] = " - ".join(smk.params.colour_bands)
     for key, value in made.items():
@@ -42,7 +40,8 @@ def main(smk, log):
     check = curve.filter(like="check_").rename(columns=lambda name: name.removeprefix("check_"))
     plot_light_curve(smk.output.plot, curve, check=check if len(check.columns) else None,
                      comparisons=comparison_curves(matrices, made), bin_days=options["bin_minutes"] / 1440,
-                     title=f"{target['name']} (catalog id {target_id}) against {len(made['comparison_ids'])} stars")
+                     title=f"{target['name']} (catalog id {target_id}, {made['flux_column']}) against "
+                           f"{len(made['comparison_ids'])} stars")
 
 
 if __name__ == "__main__":

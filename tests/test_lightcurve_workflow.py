@@ -62,7 +62,7 @@ def test_every_accepted_frame_has_a_point_with_its_bjd(night):
 
 def test_the_transit_is_recovered(night):
     results, truth = night
-    curve, _ = curve_of(results, "transit")
+    curve, meta = curve_of(results, "transit")
     fit = fit_transit(curve["bjd_tdb"].to_numpy(), curve["rel_flux"].to_numpy(), curve["rel_flux_err"].to_numpy())
     # The truth's mid-time is UTC: as a BJD it gains TDB - UTC and the light travel time to the barycentre, as
     # every frame's time does.
@@ -73,7 +73,7 @@ def test_the_transit_is_recovered(night):
     print(f"transit: depth {fit['depth']:.5f} +- {fit['depth_err']:.5f} (true 0.01), mid-time {offset_minutes:+.2f} "
           f"+- {fit['mid_time_err'] * 1440:.2f} min from the truth; per-frame scatter out of transit "
           f"{curve['rel_flux'][np.abs(curve['bjd_tdb'] - true_mid) > 0.06].std():.5f}, errors "
-          f"{curve['rel_flux_err'].median():.5f}")
+          f"{curve['rel_flux_err'].median():.5f} ({meta['flux_column']}, scaled by {meta['error_scale']})")
     assert fit["depth"] == pytest.approx(0.01, rel=0.05)
     assert abs(offset_minutes) < 2.0
 

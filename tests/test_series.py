@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from astropy.wcs import WCS
 
-from stackphot.lightcurve import (Matrices, TargetError, accepted_photometry, band_magnitudes, colour_alike, crowding,
-                                  find_target, frame_annulus, least_crowded, light_curve_column, star_colours,
-                                  star_matrix, target_light_curve)
+from stackphot.lightcurve import (Matrices, TargetError, accepted_photometry, band_magnitudes, best_light_curve,
+                                  colour_alike, crowding, find_target, frame_annulus, least_crowded, light_curve_column,
+                                  light_curve_columns, star_colours, star_matrix, target_light_curve)
 from stackphot.photometry import NEIGHBOUR, SATURATED
 
 CATALOG = pd.DataFrame({"id": [1, 2, 3, 4], "x": [10.0, 50.0, 52.0, 90.0], "y": [10.0, 50.0, 50.0, 20.0],
@@ -105,6 +105,64 @@ def test_the_light_curves_take_the_first_fixed_radius_or_the_first_seeing_scaled
     options = {"radii": [4.0, 6.0], "fwhm_radii": [1.5], "use_fwhm_radius": True}
     assert light_curve_column(options, table) == "flux_f1.5"
     assert light_curve_column(options, table.assign(**{"flux_f1.5": [np.nan]})) == "flux_r4"
+
+
+def test_every_measured_aperture_is_a_candidate_where_one_is_to_be_chosen():
+    table = pd.DataFrame({"frame": ["a", "a", "b", "b"], "flux_r4": 1.0, "flux_r6": 1.0, "flux_f1.5": 1.0,
+                          "flux_f2.5": [1.0, 1.0, np.nan, np.nan]})
+    options = {"radii": [4.0, 6.0], "fwhm_radii": [1.5, 2.5], "choose_aperture": True}
+    # flux_f2.5 lacks frame b (no FWHM there): the curve would lose it.
+    assert light_curve_columns(options, table) == ["flux_r4", "flux_r6", "flux_f1.5"]
+    assert light_curve_columns({**options, "choose_aperture": False}, table) == ["flux_r4"]
+
+
+def two_aperture_night(noise_r4, noise_r6, *, noisy_target_in=None, seed=8):
+    """40 steady stars under passing clouds measured through two apertures, each with its own fractional noise per
+    star and frame (the small one's seeing losses, the large one's sky), the target (id 1) with a 1% transit and,
+    in the aperture ``noisy_target_in``, 5% more noise of its own (a neighbour's light, say)."""
+    rng = np.random.default_rng(seed)
+    n_frames, ids = 150, list(range(1, 41))
+    clouds = 1 + 0.2 * np.sin(np.linspace(0, 9, n_frames))
+    signal = np.ones((n_frames, len(ids)))
+    signal[50:100, 0] = 0.99
+    flux = 1e5 * rng.uniform(0.7, 1.4, len(ids)) * signal * clouds[:, None]
+    frames = pd.DataFrame({"frame": [f"f{index:03d}" for index in range(n_frames)],
+                           "bjd_tdb": 2460000.5 + np.arange(n_frames) / 720, "airmass": 1.0 + clouds / 10})
+    table = long_table(frames["frame"], ids, flux).drop(columns=["flux_r4", "flux_err_r4"])
+    for column, noise in (("r4", noise_r4), ("r6", noise_r6)):
+        scatter = np.full(flux.shape, noise)
+        scatter[:, 0] = np.hypot(noise, 0.05 if f"flux_{column}" == noisy_target_in else 0.0)
+        table[f"flux_{column}"] = (flux * (1 + rng.normal(0, scatter))).ravel()
+        table[f"flux_err_{column}"] = (flux * noise).ravel()
+    catalog = pd.DataFrame({"id": ids, "x": 30.0 * np.arange(len(ids)), "y": 0.0, "flux": 1e5, "fwhm": 3.0})
+    return table, frames.assign(fwhm=3.0), catalog, ids
+
+
+@pytest.mark.parametrize(("noise_r4", "noise_r6", "chosen"), [(0.01, 0.003, "flux_r6"), (0.002, 0.006, "flux_r4")])
+def test_the_light_curve_takes_the_aperture_whose_comparisons_scatter_least(noise_r4, noise_r6, chosen):
+    # The target scatters more in the chosen aperture than in the other: the choice is the comparisons', not its.
+    table, frames, catalog, ids = two_aperture_night(noise_r4, noise_r6, noisy_target_in=chosen)
+    matrices, curve, made = best_light_curve(table, frames, catalog, columns=["flux_r4", "flux_r6"], target=1,
+                                             usable=np.ones(len(ids), bool), max_comparisons=20)
+    assert made["flux_column"] == chosen and matrices.flux[0, 0] == table[chosen].iloc[0]
+    # A comparison against the other 19 (one is the check star) scatters by its own noise and theirs.
+    noise = min(noise_r4, noise_r6)
+    assert made["comparison_scatter"][chosen] == pytest.approx(noise * np.sqrt(1 + 1 / 18), rel=0.15)
+    assert made["comparison_scatter"][chosen] < 0.6 * max(made["comparison_scatter"].values())
+    depth = 1 - curve["rel_flux"][50:100].mean() / np.r_[curve["rel_flux"][:50], curve["rel_flux"][100:]].mean()
+    assert depth == pytest.approx(0.01, abs=4 * np.hypot(noise, 0.05) / np.sqrt(50))
+
+
+@pytest.mark.parametrize("understated", [1.0, 2.0])
+def test_errors_the_ensemble_shows_too_small_are_scaled_until_the_check_star_is_flat_within_them(understated):
+    table, frames, catalog, ids = two_aperture_night(0.004, 0.004)
+    table["flux_err_r4"] /= understated
+    _, curve, made = best_light_curve(table, frames, catalog, columns=["flux_r4"], target=1,
+                                      usable=np.ones(len(ids), bool), max_comparisons=20)
+    assert made["error_scale"] == pytest.approx(understated, rel=0.1)
+    level = curve["check_rel_flux"].median()
+    chi2 = (((curve["check_rel_flux"] / level - 1) / (curve["check_rel_flux_err"] / level)) ** 2).mean()
+    assert chi2 == pytest.approx(1.0, abs=0.3)
 
 
 def test_a_transit_under_clouds_is_recovered_against_steady_comparisons_and_a_variable_is_left_out():

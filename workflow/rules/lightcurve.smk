@@ -144,6 +144,7 @@ rule make_light_curve:
             "detrend",
             "bin_minutes",
             "use_fwhm_radius",
+            "choose_aperture",
             "radii",
             "fwhm_radii",
         ),

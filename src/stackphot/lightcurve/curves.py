@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from stackphot.lightcurve.colours import colour_alike
-from stackphot.lightcurve.ensemble import (choose_comparisons, detrend, differential_light_curve, ensemble_curve,
-                                           ensemble_weights)
-from stackphot.lightcurve.series import least_crowded, star_matrix
+from stackphot.lightcurve.ensemble import (MAD_TO_SIGMA, choose_comparisons, detrend, differential_light_curve,
+                                           ensemble_curve, ensemble_weights)
+from stackphot.lightcurve.series import least_crowded, star_crowding, star_matrix
 from stackphot.photometry import CROWDED_SKY, NEIGHBOUR
 from stackphot.lightcurve.variability import scintillation, variability_table
 
@@ -140,20 +140,81 @@ def target_light_curve(matrices: Matrices, frames: pd.DataFrame, *, target: int,
     return table, meta
 
 
-def comparison_curves(matrices: Matrices, meta: dict) -> dict[int, np.ndarray]:
-    """Each comparison star's relative flux against the rest of the ensemble, by catalog id, for the plot."""
+def _comparison_tables(matrices: Matrices, meta: dict) -> dict[int, pd.DataFrame]:
+    """Each comparison star's light curve (``differential_light_curve``) against the rest of the ensemble."""
     ids, chosen = matrices.ids, [matrices.ids.index(value) for value in meta["comparison_ids"]]
     weights = np.asarray(meta["comparison_weights"], dtype=float)
-    curves = {}
+    tables = {}
     for position, star in enumerate(chosen):
         others = [c for c in chosen if c != star]
         rest = np.delete(weights, position)
         if not others or rest.sum() <= 0:
             continue
-        curve = differential_light_curve(matrices.clean, matrices.error, target=star, comparisons=np.array(others),
-                                         weights=rest / rest.sum())
-        curves[int(ids[star])] = curve["rel_flux"].to_numpy()
-    return curves
+        tables[int(ids[star])] = differential_light_curve(matrices.clean, matrices.error, target=star,
+                                                          comparisons=np.array(others), weights=rest / rest.sum())
+    return tables
+
+
+def comparison_curves(matrices: Matrices, meta: dict) -> dict[int, np.ndarray]:
+    """Each comparison star's relative flux against the rest of the ensemble, by catalog id, for the plot."""
+    return {star: table["rel_flux"].to_numpy() for star, table in _comparison_tables(matrices, meta).items()}
+
+
+def comparison_noise(matrices: Matrices, meta: dict) -> tuple[float, float]:
+    """How the ensemble's own stars (the dropped ones left out) scatter against the rest of it: the median of
+    their robust scatters (1.4826 MAD, fractional), and the median of each one's scatter over the scatter its
+    errors predict. NaN, NaN with fewer than two comparisons."""
+    weights = dict(zip(meta["comparison_ids"], meta["comparison_weights"]))
+    scatters, ratios = [], []
+    for star, table in _comparison_tables(matrices, meta).items():
+        if weights[star] <= 0:
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a comparison unmeasured in every frame
+            relative = table["rel_flux"].to_numpy()
+            scatter = MAD_TO_SIGMA * np.nanmedian(np.abs(relative - np.nanmedian(relative)))
+            scatters.append(scatter)
+            ratios.append(scatter / np.nanmedian(table["rel_flux_err"].to_numpy()))
+    finite = np.isfinite(scatters) & np.isfinite(ratios)
+    if not finite.any():
+        return float("nan"), float("nan")
+    return float(np.median(np.asarray(scatters)[finite])), float(np.median(np.asarray(ratios)[finite]))
+
+
+# Light-curve columns whose errors the ensemble's error scale applies to.
+ERROR_COLUMNS = ("rel_flux_err", "mag_err", "check_rel_flux_err")
+
+
+def best_light_curve(photometry: pd.DataFrame, frames: pd.DataFrame, catalog: pd.DataFrame, *, columns, target: int,
+                     **choice) -> tuple[Matrices, pd.DataFrame, dict]:
+    """The target's light curve (``target_light_curve`` with ``choice``; the crowding worked out for each
+    aperture) through each flux column of ``columns``, the one whose comparison stars scatter least
+    (``comparison_noise``), as AstroImageJ's users and EXOTIC choose an aperture: not by the target's own
+    curve, which may vary. ``made`` names the column and, where there were several, each one's scatter.
+
+    The errors are those propagated from each measurement's, times ``error_scale`` (in ``made``): how much more
+    the ensemble's own stars scatter than their errors predict (at least 1). What the error maps do not hold
+    (flat-field and crowding noise, a faint neighbour's light that the seeing moves) is in every star of the
+    ensemble alike, so the target's and check star's errors say what their curves can show.
+    """
+    best, scatters = None, {}
+    for column in columns:
+        matrices = Matrices.of(photometry, column, frames["frame"])
+        crowding = star_crowding(catalog, matrices.ids, column=column, frames=frames)
+        curve, made = target_light_curve(matrices, frames, target=target, crowding=crowding, **choice)
+        scatter, ratio = comparison_noise(matrices, made)
+        scatters[column] = scatter
+        if best is None or scatter < scatters[best[0]] or not np.isfinite(scatters[best[0]]):
+            best = column, matrices, curve, made, ratio
+    column, matrices, curve, made, ratio = best
+    made["flux_column"] = column
+    if len(scatters) > 1:
+        made["comparison_scatter"] = {name: round(value, 6) for name, value in scatters.items()}
+    made["error_scale"] = round(max(1.0, ratio), 4) if np.isfinite(ratio) else 1.0
+    for name in ERROR_COLUMNS:
+        if name in curve:
+            curve[name] *= made["error_scale"]
+    return matrices, curve, made
 
 
 def variability(matrices: Matrices, frames: pd.DataFrame, *, nsigma: float, diameter=None, altitude=None,

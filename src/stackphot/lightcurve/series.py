@@ -65,6 +65,19 @@ def light_curve_column(options: dict, photometry: pd.DataFrame) -> str:
     return fixed
 
 
+def light_curve_columns(options: dict, photometry: pd.DataFrame) -> list[str]:
+    """The flux columns a light curve may take: with ``choose_aperture`` every measured one (the fixed radii,
+    then the FWHM-scaled ones every frame had), else the one ``light_curve_column`` names."""
+    if not options.get("choose_aperture"):
+        return [light_curve_column(options, photometry)]
+    fixed = [column for column in photometry.columns if column.startswith("flux_r")]
+    # A frame without a FWHM has no scaled apertures: a column missing a frame would lose it from the curve.
+    by_frame = photometry.groupby(photometry["frame"].astype(str), sort=False)
+    scaled = [column for column in photometry.columns
+              if column.startswith("flux_f") and by_frame[column].count().gt(0).all()]
+    return fixed + scaled
+
+
 def find_target(catalog: pd.DataFrame, target: dict, *, match_radius: float, wcs=None) -> int:
     """The catalog id of a light-curve target: its ``id``, or the source nearest its ``x, y`` (reference-frame
     pixels) or its ``ra, dec`` (degrees, through ``wcs``, the stack's) within ``match_radius`` px.
