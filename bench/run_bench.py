@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -134,17 +135,30 @@ def measured(command: list[str], log: Path) -> Usage:
 
     os.wait4 gives the child's rusage with every descendant it waited for (snakemake waits for all its jobs), so
     no short job is missed as by sampling, and the figures are this run's alone, unlike RUSAGE_CHILDREN's.
+    The command runs in a session of its own: a harness stopped (Ctrl-C, or SIGTERM as from ``timeout``) kills its
+    whole tree, so that no orphaned run goes on writing into the bench folder and into the next run's figures.
     """
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
     with open(log, "w") as out:
         redirect = [(os.POSIX_SPAWN_DUP2, out.fileno(), 1), (os.POSIX_SPAWN_DUP2, out.fileno(), 2)]
         start = time.perf_counter()
-        pid = os.posix_spawn(command[0], command, env, file_actions=redirect)
-        _, status, usage = os.wait4(pid, 0)
+        pid = os.posix_spawn(command[0], command, env, file_actions=redirect, setsid=True)
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        except BaseException:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
         wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(command)}\n  see {log}")
     return Usage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def exit_on_sigterm():
+    """SIGTERM (``timeout``, ``kill``) as SystemExit: an exception, so that ``measured`` takes the running command's
+    tree down with it, where the default action would end this process alone."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 JOB_USED = re.compile(r"job used ([\d.]+) s CPU \(user \+ sys\), peak memory (\d+) MB")
@@ -460,6 +474,7 @@ def main(argv=None):
     parser.add_argument("--dir", type=Path, default=ROOT / "results/bench", help="work and report folder")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     bench_dir = args.dir.resolve()
     bench_dir.mkdir(parents=True, exist_ok=True)
     needed = max(s.n_frames * s.size**2 for s in args.sets) * DISK_BYTES_PER_PIXEL

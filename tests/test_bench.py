@@ -127,3 +127,37 @@ def test_registration_bench_times_both_ways_and_the_matching(capsys):
     assert lines[0].startswith("registration of a 384 x 384 frame, CPU s (median of 1 frames): translation only ")
     assert "methods: stars (" in lines[0]
     assert lines[1].startswith("matching 1000 stars, CPU ms (best of 20): the reference's triangles ")
+
+
+def test_a_harness_stopped_by_sigterm_takes_the_running_commands_whole_tree_down(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    grandchild = tmp_path / "grandchild.pid"
+    command = ("import subprocess, time; sleeper = subprocess.Popen(['sleep', '60']); "
+               f"open({str(grandchild)!r}, 'w').write(str(sleeper.pid)); time.sleep(60)")
+    harness = subprocess.Popen([sys.executable, "-c", (
+        f"import sys; from pathlib import Path; sys.path.insert(0, {str(Path(run_bench.__file__).parent)!r}); "
+        f"import run_bench; run_bench.exit_on_sigterm(); "
+        f"run_bench.measured([sys.executable, '-c', {command!r}], Path({str(tmp_path / 'log')!r}))")])
+    deadline = time.monotonic() + 30
+    while not (grandchild.exists() and grandchild.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sleeper = int(grandchild.read_text())
+    harness.send_signal(signal.SIGTERM)
+    assert harness.wait(timeout=30) == 128 + signal.SIGTERM
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        # A killed orphan may linger as a zombie where nothing reaps it: dead all the same.
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+
+    deadline = time.monotonic() + 10
+    while alive(sleeper) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(sleeper)

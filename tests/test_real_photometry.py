@@ -14,25 +14,28 @@ pytestmark = [pytest.mark.workflow, pytest.mark.shared]
 
 
 SPITZER_CATALOG = SHARED_DATA / "spitzer" / "spitzer_example_catalog.xml"
-# Each single frame with the settings its kind of image needs, as its own dataset of one run.
+# Each single frame with the settings its kind of image needs, as its own dataset of one run. No segmentation
+# pass: these tests check the finders and the apertures, and its deblending of the Horsehead's nebula takes 36 s of
+# CPU (tests/test_segmentation.py and tests/test_sep_comparison.py test it).
+NO_SEGMENTATION = {"segmentation": {"enabled": False}}
 SETTINGS = {
     # A plate with sharp faint stars and bloated bright ones: two passes. Not the pass on the PSF residual:
     # it adds 41 sources for 170 s of CPU, the most of this file's time (the throughput issue's to speed up).
     "horsehead": {
         "detect": {"passes": [{"finder": "dao", "fwhm": 6.0, "threshold": 5.0},
                               {"finder": "dao", "fwhm": 15.0, "threshold": 10.0}],
-                   "centroid": "com", "centroid_box": 11, "residual_pass": False},
+                   "centroid": "com", "centroid_box": 11, "residual_pass": False, **NO_SEGMENTATION},
         "photometry": {"radii": [5.0, 8.0, 12.0], "annulus": [15.0, 22.0]},
     },
     # The seed's parameters: one DAOStarFinder pass, nothing cleaned, no second pass on the PSF residual.
     "m67": {
         "background": {"method": "constant"},
         "detect": {"passes": [{"finder": "dao", "fwhm": 3.0, "threshold": 5.0}], "clean": False,
-                   "residual_pass": False},
+                   "residual_pass": False, **NO_SEGMENTATION},
     },
     # Sky apertures on the catalog's targets.
     "spitzer": {
-        "detect": {"passes": [{"finder": "dao", "fwhm": 2.0, "threshold": 5.0}], "clean": False},
+        "detect": {"passes": [{"finder": "dao", "fwhm": 2.0, "threshold": 5.0}], "clean": False, **NO_SEGMENTATION},
         "photometry": {"radii": [4.0], "annulus": [6.0, 10.0],
                        "sky": {"targets_file": str(SPITZER_CATALOG), "columns": ["l", "b"], "frame": "galactic",
                                "radius_arcsec": 4.8, "annulus_arcsec": [7.2, 12.0]}},
