@@ -4,7 +4,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from astropy.io import fits
-from photutils.segmentation import SegmentationImage
 
 from stackphot.io import read_image
 from stackphot.report.catalog_plot import plot_catalog
@@ -31,9 +30,8 @@ def main(smk, log):
                           unit=header.get("BUNIT", "adu"), title=title)
     save_figure(figure, smk.output.plot)
     log.info("%s: %d apertures drawn on the stack", smk.output.plot, len(photometry))
-    labels = fits.getdata(smk.input.segments).astype(int)
     segmented = catalog[catalog["segment_id"].notna()] if "segment_id" in catalog else catalog.iloc[:0]
-    plot_catalog(smk.output.catalog_plot, segmented, segments=SegmentationImage(labels) if labels.any() else None,
+    plot_catalog(smk.output.catalog_plot, segmented, segments=fits.getdata(smk.input.segments),
                  image=data, zero_point=options["zero_point"], title=f"{smk.wildcards.dataset}: catalog")
 
 

@@ -210,3 +210,46 @@ def test_mesh_images_are_photutils_interpolation(shape, box):
         assert np.mean(ours == theirs) > 0.999
     linear = ndimage.zoom(mesh.background_mesh, mesh.box_size, order=1, mode="nearest", grid_mode=True)
     np.testing.assert_allclose(_bilinear_background(mesh, shape), linear[: shape[0], : shape[1]], rtol=2e-7)
+
+
+def source_mask_reference(data, *, mask=None, box_size=64, nsigma=3.0, n_pixels=5, dilate=5):
+    """The source mask as it was made with photutils.segmentation and astropy.convolution."""
+    from astropy.convolution import convolve
+    from photutils.segmentation import detect_sources, make_2dgaussian_kernel
+
+    from stackphot.background import _bilinear_background, _mesh
+
+    invalid = ~np.isfinite(data) if mask is None else (np.asarray(mask, dtype=bool) | ~np.isfinite(data))
+    coarse = _mesh(data, invalid, box_size=min(box_size, *np.shape(data)), filter_size=1, sigma=3.0)
+    residual = np.where(invalid, 0.0, data - _bilinear_background(coarse, np.shape(data)))
+    kernel = make_2dgaussian_kernel(3.0, size=7)
+    smoothed = convolve(residual, kernel, normalize_kernel=True)
+    smoothed_noise = coarse.background_rms_median * np.sqrt((kernel.array**2).sum())
+    segments = detect_sources(smoothed, nsigma * smoothed_noise, n_pixels, mask=invalid)
+    return np.zeros(np.shape(data), bool) if segments is None else segments.make_source_mask(size=2 * dilate + 1)
+
+
+@pytest.mark.parametrize("shape", [(300, 410), (97, 131), (64, 64)])
+def test_source_mask_is_photutils_segmentation(shape):
+    """Stars of every brightness down to the threshold, some on the borders, a gradient, masked and NaN pixels:
+    the same mask pixel for pixel, and the kernel photutils' to 1e-15."""
+    from photutils.segmentation import make_2dgaussian_kernel
+
+    from stackphot.background import smoothing_kernel, source_mask
+
+    rng = np.random.default_rng(shape[1])
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    data = 100 + 0.05 * xx - 0.03 * yy + rng.normal(0, 5, shape)
+    for x, y, flux in zip(rng.uniform(-3, shape[1] + 3, 60), rng.uniform(-3, shape[0] + 3, 60),
+                          10 ** rng.uniform(1.5, 4, 60)):
+        data += flux / (2 * np.pi * 2.0**2) * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0**2))
+    data = data.astype(np.float32)
+    data[rng.random(shape) < 0.002] = np.nan
+    mask = np.zeros(shape, bool)
+    mask[5:15, 20:40] = True
+    for kwargs in ({}, {"mask": mask}, {"mask": mask, "nsigma": 2.0, "dilate": 2}):
+        ours, theirs = source_mask(data, **kwargs), source_mask_reference(data, **kwargs)
+        assert ours.dtype == theirs.dtype == bool and ours.any() and not ours.all()
+        assert np.array_equal(ours, theirs)
+    assert np.abs(smoothing_kernel(3.0, size=7) - make_2dgaussian_kernel(3.0, size=7).array).max() < 1e-15
+    assert not source_mask(np.full(shape, 100.0, np.float32)).any()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from astropy.convolution import convolve
 from astropy.stats import SigmaClip, sigma_clipped_stats
 from astropy.utils.exceptions import AstropyUserWarning
 
@@ -54,23 +53,37 @@ def source_mask(data, *, mask=None, box_size: int = 64, nsigma: float = 3.0, n_p
     Sources are found on a smoothed image above ``nsigma`` times its noise, after removing a first, coarse
     mesh background: against a single level, the bright side of a sky gradient would itself look like a
     source. Returns an all-False mask when nothing is found.
+
+    photutils' ``detect_sources`` and ``make_source_mask`` after astropy's ``convolve`` with
+    ``make_2dgaussian_kernel(3, size=7)``, done with scipy.ndimage (``tests/test_fast_paths_sky.py`` holds them
+    equal): importing photutils.segmentation and astropy.convolution costs every sky job a second of CPU.
     """
-    from photutils.segmentation import detect_sources, make_2dgaussian_kernel
-    from photutils.utils.exceptions import NoDetectionsWarning
+    from scipy import ndimage
 
     invalid = ~np.isfinite(data) if mask is None else (np.asarray(mask, dtype=bool) | ~np.isfinite(data))
     coarse = _mesh(data, invalid, box_size=min(box_size, *np.shape(data)), filter_size=1, sigma=3.0)
     residual = np.where(invalid, 0.0, data - _bilinear_background(coarse, np.shape(data)))
-    kernel = make_2dgaussian_kernel(3.0, size=7)
-    smoothed = convolve(residual, kernel, normalize_kernel=True)
+    kernel = smoothing_kernel(3.0, size=7)
+    # A symmetric kernel: correlating is convolving; zeros beyond the edge, as astropy's boundary="fill".
+    smoothed = ndimage.correlate(residual.astype(float), kernel, mode="constant", cval=0.0)
     # Smoothing lowers the noise by the kernel's equivalent width.
-    smoothed_noise = coarse.background_rms_median * np.sqrt((kernel.array**2).sum())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NoDetectionsWarning)  # a frame of pure sky is no problem here
-        segments = detect_sources(smoothed, nsigma * smoothed_noise, n_pixels, mask=invalid)
-    if segments is None:
-        return np.zeros(np.shape(data), dtype=bool)
-    return segments.make_source_mask(size=2 * dilate + 1)
+    smoothed_noise = coarse.background_rms_median * np.sqrt((kernel**2).sum())
+    with np.errstate(invalid="ignore"):
+        above = (smoothed > nsigma * smoothed_noise) & ~invalid
+    labels, _ = ndimage.label(above, structure=np.ones((3, 3), bool))  # 8-connected, as photutils
+    large = np.bincount(labels.ravel()) >= n_pixels
+    large[0] = False
+    return ndimage.grey_dilation(large[labels], footprint=np.ones((2 * dilate + 1,) * 2, bool))
+
+
+def smoothing_kernel(fwhm: float, *, size: int, oversampling: int = 10) -> np.ndarray:
+    """photutils' ``make_2dgaussian_kernel(fwhm, size)``: a Gaussian averaged over ``oversampling``² points of
+    each of ``size`` x ``size`` pixels, summing to 1. Separable: the outer product of its 1D profile."""
+    sigma = fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    points = (np.arange(size * oversampling) + 0.5) / oversampling - size / 2.0
+    profile = np.exp(-0.5 * (points / sigma) ** 2).reshape(size, oversampling).mean(axis=1)
+    kernel = np.outer(profile, profile)
+    return kernel / kernel.sum()
 
 
 def _mesh(data, mask, *, box_size, filter_size, sigma):

@@ -14,7 +14,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 __all__ = ["expected_noise", "fit_transit", "period_search", "variability_table"]
 
@@ -133,6 +132,8 @@ def variability_table(flux, flux_err, flags, *, reference, reference_err=None, e
         (``rms / expected``) and ``variable``. Statistics need two good frames: below that they are NaN
         and the star is not variable.
     """
+    from scipy import stats  # here, not above: the light-curve jobs that never test spare 0.3 s of import
+
     flux = np.asarray(flux, dtype=float)
     err = np.asarray(flux_err, dtype=float)
     ref = np.asarray(reference, dtype=float)[:, None]
@@ -340,6 +341,8 @@ def fit_transit(t, y, dy, *, durations=None) -> dict:
     # Inside the bounds: a box (slope 0) becomes the steepest trapezoid, which samples cannot tell from it.
     start[1], start[4] = min(max(depth, 0.0), 1.0), max(start[4], lower[4])
     upper = [np.inf, 1.0, duration / 2.0, 2.0 * duration, 1.0]
+    from scipy import optimize
+
     result = optimize.least_squares(lambda p: (_trapezoid(t - origin, *p) - y) / dy, start,
                                     bounds=(lower, upper),
                                     x_scale=[baseline * 1e-3, max(depth, 1e-4), cadence, cadence, 0.1])

@@ -262,6 +262,19 @@ def _size_panel(axes, mag, radius, classes, *, compactness, compactness_cut: flo
     axes.legend(fontsize="x-small", loc="best")
 
 
+def label_colours(max_label: int, *, seed: int = 0):
+    """A colour map of a random, seeded colour per label (hue anywhere, muted saturation, bright value, as
+    photutils' ``make_random_cmap``) and black for 0, the sky."""
+    from matplotlib.colors import ListedColormap, hsv_to_rgb
+
+    rng = np.random.default_rng(seed)
+    hsv = np.column_stack([rng.uniform(0.0, 1.0, max_label + 1), rng.uniform(0.2, 0.7, max_label + 1),
+                           rng.uniform(0.5, 1.0, max_label + 1)])
+    rgb = hsv_to_rgb(hsv)
+    rgb[0] = 0.0
+    return ListedColormap(rgb)
+
+
 def _segmentation_panels(figure, segments, image, catalog, *, classes, ellipses: bool):
     if segments is None:
         return _say(figure.subplots(), "no segmentation pass")
@@ -275,10 +288,11 @@ def _segmentation_panels(figure, segments, image, catalog, *, classes, ellipses:
         panels[0].set_title(f"image, asinh stretch {black:.3g} to {white:.3g}"
                             + (", Kron ellipses" if ellipses else ""), fontsize="medium")
         panels[0].set_ylabel("y (pixel, 0-based)")
-    # photutils' SegmentationImage.imshow imports pyplot; its colour map and scaling need none
-    panels[-1].imshow(segments.data, origin="lower", cmap=segments.cmap, interpolation="nearest", vmin=-0.5,
-                      vmax=segments.max_label + 0.5)
-    panels[-1].set_title(f"segmentation map: {segments.n_labels} segments, a random colour each",
+    max_label = int(segments.max())
+    panels[-1].imshow(segments, origin="lower", cmap=label_colours(max_label), interpolation="nearest", vmin=-0.5,
+                      vmax=max_label + 0.5)
+    n_labels = np.unique(segments[segments > 0]).size
+    panels[-1].set_title(f"segmentation map: {n_labels} segments, a random colour each",
                          fontsize="medium")
     ny, nx = segments.shape
     for axes in panels:
@@ -302,9 +316,10 @@ def plot_catalog(path, catalog: pd.DataFrame, *, segments=None, image=None, zero
         ``x_win``, ``y_win`` falling back on ``x_iso``, ``y_iso``). NaN anywhere leaves that source out of
         what needs the value (a merged catalog's finder-only sources have no magnitude); an empty table,
         with or without columns, gives panels that say so.
-    segments : photutils.segmentation.SegmentationImage, optional
-        The segmentation map, drawn in photutils' random colours (seeded: the same every time). Without
-        it the third panel says "no segmentation pass".
+    segments : 2D int array, optional
+        The segmentation map (0 the sky, each source its label; a photutils ``SegmentationImage`` will do), a
+        random colour per label (seeded: the same every time). Without it, or all zero, the third panel says
+        "no segmentation pass".
     image : 2D array, optional
         The image segmented, drawn beside the map (zscale/asinh stretch) with the Kron ellipses, stars in
         blue and galaxies in orange; ignored without ``segments``.
@@ -333,6 +348,9 @@ def plot_catalog(path, catalog: pd.DataFrame, *, segments=None, image=None, zero
         raise ValueError(f"the catalog lacks the column(s) {missing}")
     if missing:  # an empty table: the columns only need to exist
         catalog = pd.DataFrame({name: pd.Series(dtype=float) for name in CATALOG_COLUMNS})
+    if segments is not None:  # a SegmentationImage's labels are its data
+        segments = np.asarray(getattr(segments, "data", segments)).astype(int, copy=False)
+        segments = segments if segments.any() else None
     if segments is not None and image is not None and np.shape(image) != segments.shape:
         raise ValueError(f"image has shape {np.shape(image)}, the segmentation map {segments.shape}")
     mag = auto_magnitude(catalog["flux_auto"], zero_point=zero_point)
