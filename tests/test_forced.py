@@ -140,14 +140,17 @@ def test_fwhm_columns_without_a_measured_fwhm_and_a_shared_radius(field):
     options = dict(x=x_ref[:10], y=y_ref[:10], ids=np.arange(10), transform=TRANSFORM, annulus=(12, 20), error=error)
     unmeasured = forced_photometry(data, radii=[4], fwhm=float("nan"), fwhm_radii=(1.5,), **options)
     assert unmeasured["flux_f1.5"].isna().all() and unmeasured["flux_err_f1.5"].isna().all()
+    assert (unmeasured["flags_f1.5"] == -1).all() and (unmeasured["flags"] == unmeasured["flags_r4"]).all()
     without = forced_photometry(data, radii=[4], fwhm_radii=(1.5,), **options)
     assert not any(name.startswith("flux_f") for name in without)
     shared = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1,), **options)
     np.testing.assert_array_equal(shared["flux_f1"], shared["flux_r4"])
+    np.testing.assert_array_equal(shared["flags_f1"], shared["flags_r4"])
     # A scaled aperture (14 px) reaching the annulus (12-20 px) moves it out, its width kept: 17.5-25.5 px.
     moved = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(3.5,), **options)
     direct = forced_photometry(data, radii=[14], **{**options, "annulus": (17.5, 25.5)})
     np.testing.assert_array_equal(moved["flux_f3.5"], direct["flux_r14"])
+    np.testing.assert_array_equal(moved["flags_f3.5"], direct["flags_r14"])
     np.testing.assert_array_equal(moved["bkg"], direct["bkg"])
     with pytest.raises(ValueError, match="fwhm_radii"):
         forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1, 1.0), **options)
@@ -232,6 +235,9 @@ def test_saturated_pixels_flag_their_star():
     np.testing.assert_array_equal(table["flags"], np.where(np.arange(9) == 4, SATURATED, 0)
                                   + np.where(np.arange(9) == 7, NONFINITE, 0))
     assert np.isfinite(table["flux_r6"][4]) and np.isnan(table["flux_r6"][7]) and np.isfinite(table["flux_r3"][7])
+    # The masked pixel, 4 px out, is in the 6 px aperture only; the saturated one, the star's centre, in both.
+    np.testing.assert_array_equal(table["flags_r6"], table["flags"])
+    np.testing.assert_array_equal(table["flags_r3"], np.where(np.arange(9) == 4, SATURATED, 0))
 
 
 def test_neighbours_and_an_empty_catalog():
@@ -242,7 +248,42 @@ def test_neighbours_and_an_empty_catalog():
     assert not (table["flags"] & CROWDED_SKY).any()
     empty = forced_photometry(data, x=[], y=[], ids=[], transform=TRANSFORM, radii=[3], annulus=(5, 8),
                               fwhm=3.0, fwhm_radii=(1.5,))
-    assert empty.empty and {"id", "x", "y", "x_ref", "y_ref", "flux_r3", "flux_f1.5", "flags", "peak"} <= set(empty)
+    assert empty.empty and {"id", "x", "y", "x_ref", "y_ref", "flux_r3", "flux_f1.5", "flags", "flags_r3", "flags_f1.5",
+                            "peak"} <= set(empty)
+
+
+def test_a_defect_between_two_apertures_flags_only_the_larger():
+    """Radii of 4 and 9 px: a cosmic-ray hit 6.2 px from star 1 (nearest point of its pixel), a saturated pixel
+    5.8 px from star 4, and star 6 at 6 px from the frame's left edge: each spoils the 9 px aperture only."""
+    rng = np.random.default_rng(13)
+    xf, yf = (g.ravel() + 0.3 for g in np.meshgrid([200.0, 500.0, 800.0], [200.0, 500.0, 800.0]))
+    xf[6] = 6.0
+    data, error = observe(rng, render(SHAPE, xf, yf, np.full(xf.size, 6e3), 1.5))
+    data[int(yf[1]), int(xf[1]) + 7] += 5000
+    saturated = np.zeros(SHAPE, bool)
+    saturated[int(yf[4]) - 6, int(xf[4])] = True
+    x_ref, y_ref = frame_to_reference(xf, yf)
+    table = forced_photometry(data, x=x_ref, y=y_ref, ids=np.arange(9), transform=TRANSFORM, radii=[4, 9],
+                              annulus=(12, 18), error=error, saturated=saturated)
+    expected = np.zeros(9, int)
+    expected[[1, 4, 6]] = [COSMIC, SATURATED, EDGE]
+    np.testing.assert_array_equal(table["flags_r9"], expected)
+    np.testing.assert_array_equal(table["flags"], expected)  # the largest aperture's, as before
+    assert (table["flags_r4"] == 0).all()
+    assert np.isnan(table["flux_r9"][6]) and np.isfinite(table["flux_r4"]).all()
+
+
+@pytest.mark.parametrize("offset", [0.0, 0.3, -0.45])
+def test_a_hit_outshining_a_sharp_star_leaves_its_core_to_the_smaller_aperture(offset):
+    """A hit brighter than a sharp star's core 5 px from it is the 6 px aperture's brightest pixel, but not the
+    3 px one's: there the core is the brightest, and its cross of spikes is the star's, no cosmic ray."""
+    rng = np.random.default_rng(5)
+    xf, yf = np.array([400.0 + offset]), np.array([600.0 - offset / 2])
+    data, error = observe(rng, render(SHAPE, xf, yf, np.array([4e5]), 1.5 / FWHM_PER_SIGMA))
+    data[600, 405] += 1e5  # the core is at most 6.4e4 ADU
+    table = measure(data, error, xf, yf)
+    assert table["peak"][0] > 9e4
+    assert table["flags_r6"][0] == COSMIC and table["flags"][0] == COSMIC and table["flags_r3"][0] == 0
 
 
 @pytest.mark.parametrize("radius", [0.5, 1.0, 3.7, 9.0, 18.0])

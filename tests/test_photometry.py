@@ -285,6 +285,36 @@ def test_flags():
     assert wide["flags"][3] == 0
 
 
+def test_flags_per_aperture():
+    shape = (100, 100)
+    stars = [(30.0, 30.0), (70.0, 30.0), (4.0, 70.0), (40.0, 70.0), (46.0, 70.0)]
+    data = sum(gaussian_star(shape, y, x, flux=1000.0) for x, y in stars)
+    data[30, 35] = np.nan  # 4.5 px from star 0's centre: in its 5 px aperture, not its 3 px one
+    saturated = np.zeros(shape, dtype=bool)
+    saturated[26, 70] = True  # 3.5 px from star 1's
+    table = measure_apertures(data, *np.transpose(stars), radii=[3, 5], annulus=(6, 10), saturated=saturated,
+                              aperture_flags=True)
+    assert list(table["flags_r5"]) == list(table["flags"]) == [NONFINITE, SATURATED, EDGE, NEIGHBOUR, NEIGHBOUR]
+    assert list(table["flags_r3"]) == [0, 0, 0, NEIGHBOUR, NEIGHBOUR]  # 4.5 px from the edge: 3 px fits
+    assert np.isfinite(table["flux_r3"][[0, 2]]).all() and np.isnan(table["flux_r5"][[0, 2]]).all()
+    plain = measure_apertures(data, *np.transpose(stars), radii=[3, 5], annulus=(6, 10), saturated=saturated)
+    assert not any(column.startswith("flags_") for column in plain)
+    pd.testing.assert_frame_equal(plain, table.drop(columns=["flags_r3", "flags_r5"]))
+
+
+def test_smaller_apertures_touch_flagged_pixels_as_they_do_alone(rng):
+    """The smaller circles are measured only where the largest touches a flagged pixel: the same answer."""
+    from stackphot.photometry.apertures import touches, touches_per_radius
+
+    flagged = (rng.random((80, 80)) < 0.003).astype(float)
+    positions = rng.uniform(-3, 83, (400, 2))
+    radii = [2.0, 7.5, 3.5]
+    expected = np.column_stack([touches(flagged, CircularAperture(positions, r)) for r in radii])
+    assert 0 < expected[:, 0].sum() < expected[:, 2].sum() < expected[:, 1].sum() < len(positions)
+    np.testing.assert_array_equal(touches_per_radius(flagged, positions, radii), expected)
+    assert not touches_per_radius(np.zeros((80, 80)), positions, radii).any()
+
+
 def test_masked_neighbours_leave_the_sky_unbiased(rng):
     """Four faint neighbours in the annulus (peaks of 2 sigma, below the clipping): clipping alone leaves
     their light in the sky, the source mask does not. Over 20 noise draws, pulls against the truth."""

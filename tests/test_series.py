@@ -250,3 +250,21 @@ def test_colours_from_one_catalogs_planes_or_another_groups_catalog_on_the_sky()
     first = band_magnitudes(pd.DataFrame({"id": [1, 2, 3], "flux": [100.0] * 3, "flags": [0, 0, 0]}))
     colour = star_colours(first, other, [1, 2, 3], catalog=here, second_catalog=there, radius_arcsec=2.0)
     assert np.isnan(colour[0]) and colour[1:] == pytest.approx([0.0, -2.5])
+
+
+def test_a_frame_only_the_larger_aperture_flags_stays_in_the_smaller_apertures_curve():
+    frames = ["a", "b", "c"]
+    table = long_table(frames, [1, 2], np.array([[1e4, 2e4], [1.1e4, 2e4], [1.2e4, 2e4]]))
+    table["flux_r9"], table["flux_err_r9"] = 1.2 * table["flux_r4"], 1.5 * table["flux_err_r4"]
+    # Star 1 has a neighbour (the star's, in every aperture); in frame b a saturated pixel reaches its 9 px only.
+    table["flags_r4"] = np.where(table["id"] == 1, NEIGHBOUR, 0)
+    table["flags_r9"] = table["flags_r4"] | np.where((table["id"] == 1) & (table["frame"] == "b"), SATURATED, 0)
+    table["flags"] = table["flags_r9"]
+    table = table.iloc[:-1]  # star 2 not measured in frame c
+    small, large = (Matrices.of(table, column, frames) for column in ("flux_r4", "flux_r9"))
+    assert small.clean[:, 0].tolist() == [1e4, 1.1e4, 1.2e4] and small.flags[:, 0].tolist() == [0, 0, 0]
+    assert np.isnan(large.clean[1, 0]) and large.flags[:, 0].tolist() == [0, SATURATED, 0]
+    assert small.flags[:, 1].tolist() == large.flags[:, 1].tolist() == [0, 0, -1] and np.isnan(small.clean[2, 1])
+    # A table of before the apertures' own flags: the largest aperture's for every column.
+    older = Matrices.of(table.drop(columns=["flags_r4", "flags_r9"]), "flux_r4", frames)
+    assert np.isnan(older.clean[1, 0]) and older.flags[:, 0].tolist() == [0, SATURATED, 0]

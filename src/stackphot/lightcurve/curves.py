@@ -50,11 +50,16 @@ class Matrices:
     @classmethod
     def of(cls, photometry: pd.DataFrame, column: str, frames) -> Matrices:
         """The matrices of ``column``; of the flags, those that make one frame's value doubtful (off the frame,
-        a pixel without data, saturated, a cosmic ray). A neighbour, and the crowded annulus it leaves, is the
-        star's in every frame: ``crowding`` weighs it."""
+        a pixel without data, saturated, a cosmic ray), the aperture's own (``flags_r4`` for ``flux_r4``) where the
+        table has them, else the largest aperture's (``flags``). A neighbour, and the crowded annulus it leaves, is
+        the star's in every frame: ``crowding`` weighs it."""
         ids = sorted(photometry["id"].unique())
         error_column = column.replace("flux_", "flux_err_", 1)
-        flux, error, flags = (star_matrix(photometry, name, frames, ids) for name in (column, error_column, "flags"))
+        flags_column = column.replace("flux_", "flags_", 1)
+        flags_column = flags_column if flags_column in photometry else "flags"
+        flux, error = (star_matrix(photometry, name, frames, ids) for name in (column, error_column))
+        # star_matrix marks a star not measured in a frame -1 in ``flags`` only: an aperture's flags come back NaN.
+        flags = np.nan_to_num(star_matrix(photometry, flags_column, frames, ids), nan=-1).astype(int)
         return cls(ids, flux, error, np.where(flags < 0, flags, flags & ~(NEIGHBOUR | CROWDED_SKY)))
 
 

@@ -4,12 +4,12 @@ The stack's catalog is measured on each frame's own background-subtracted pixels
 aligned frame: interpolation does not keep every star's flux. A frame's registration maps its pixels onto the
 reference (``stackphot.geometry.Transform``), so the catalog's reference-frame positions reach the frame
 through its inverse (``frame_positions``). The apertures, the annulus sky, the errors and the flags are those
-of ``stackphot.photometry.measure_apertures``; this module adds apertures scaled by the frame's FWHM, the
-brightest pixel of each aperture (``peak``) and one flag:
+of ``stackphot.photometry.measure_apertures``, each aperture's own as well as the largest's; this module adds
+apertures scaled by the frame's FWHM, the brightest pixel of the largest aperture (``peak``) and one flag:
 
 ``COSMIC`` (32)
     a single-pixel spike (``stackphot.defects.spikes``: a cosmic-ray hit, a hot pixel the defect map lacks)
-    lies (even partly) inside the largest aperture and is not the star's own core (see ``forced_photometry``).
+    lies (even partly) inside the aperture and is not the star's own core (see ``forced_photometry``).
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
 
     The catalog's reference-frame positions move onto the frame by ``frame_positions`` and are measured
     there, unresampled, by ``stackphot.photometry.measure_apertures``: per star the sigma-clipped median of
-    the annulus as the local sky, per radius the flux less that sky and its error, and the flags EDGE,
-    NONFINITE, SATURATED, NEIGHBOUR of the largest aperture (fixed or scaled). Here also COSMIC (this
-    module's bit 32): a spike of ``stackphot.defects.spikes`` overlapping the largest aperture. A sharp star's
-    core is a spike itself (its step over its neighbours is 0.6 of its excess at FWHM 1.5 px), and once it
-    is found its 4 neighbours stand out in the second pass of ``spikes``: a cross of spikes. So the spikes
+    the annulus as the local sky, per radius the flux less that sky, its error and its flags EDGE, NONFINITE,
+    SATURATED (that circle's own) and NEIGHBOUR (the star's). Here also COSMIC (this module's bit 32): a spike
+    of ``stackphot.defects.spikes`` overlapping the aperture. A sharp star's core is a spike itself (its step
+    over its neighbours is 0.6 of its excess at FWHM 1.5 px), and once it is found its 4 neighbours stand out
+    in the second pass of ``spikes``: a cross of spikes. So the spikes
     in the 3 x 3 pixels around the aperture's brightest valid pixel are taken for the star when that pixel
     is a spike and lies within 1 px of the star's position on both axes, as a sharp star's core does. Being
     the brightest alone would not do: a hit in a faint star's aperture outshines the star. Missed, then: a
@@ -115,10 +115,11 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
     -------
     pandas.DataFrame
         One row per catalog source, in its order: ``id``; ``x``, ``y`` (frame pixels); ``x_ref``, ``y_ref``;
-        ``bkg``, ``bkg_err`` (sky per pixel); per fixed radius r ``flux_r{r:g}``, ``flux_err_r{r:g}``, per
-        factor k ``flux_f{k:g}``, ``flux_err_f{k:g}`` (e.g. ``flux_r4``, ``flux_err_f1.5``); ``flags`` (int:
-        EDGE, NONFINITE, SATURATED, NEIGHBOUR of ``stackphot.photometry``, and COSMIC; not CROWDED_SKY, as
-        no sources' mask is given to the annuli); ``peak``,
+        ``bkg``, ``bkg_err`` (sky per pixel); per fixed radius r ``flux_r{r:g}``, ``flux_err_r{r:g}``,
+        ``flags_r{r:g}``, per factor k ``flux_f{k:g}``, ``flux_err_f{k:g}``, ``flags_f{k:g}`` (e.g. ``flux_r4``,
+        ``flags_f1.5``: that aperture's flags, int: EDGE, NONFINITE, SATURATED, NEIGHBOUR, CROWDED_SKY of
+        ``stackphot.photometry`` and COSMIC; -1 where the frame has no FWHM, no measurement, as
+        ``stackphot.lightcurve.series.star_matrix`` marks one); ``flags``, the largest aperture's; ``peak``,
         the brightest valid pixel of the largest aperture less the sky (a lower bound where part of the
         aperture is off the frame or masked; NaN where none of it has data). A star whose aperture reaches
         beyond the frame has EDGE and a NaN flux at that radius. An empty catalog gives an empty table.
@@ -151,34 +152,37 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
     annulus = frame_annulus(annulus, max(sizes.values()))
     measured = measure_apertures(data, x_frame, y_frame, radii=list(sizes.values()), annulus=annulus, ids=ids,
                                  error=error, mask=mask, saturated=saturated, neighbour_radius=neighbour_radius,
-                                 sky_mask=sky_mask)
+                                 sky_mask=sky_mask, aperture_flags=True)
+    peak, cosmic = _peak_and_cosmic(data, x_frame, y_frame, list(sizes.values()), measured["bkg"].to_numpy(),
+                                    error=error, mask=mask, nsigma=cosmic_nsigma)
+    for i, name in enumerate(sizes):
+        measured[f"flags_r{name}"] |= np.where(cosmic[:, i], COSMIC, 0)
     columns = {"id": measured["id"].to_numpy(), "x": x_frame, "y": y_frame, "x_ref": x_ref, "y_ref": y_ref,
                "bkg": measured["bkg"].to_numpy(), "bkg_err": measured["bkg_err"].to_numpy()}
     for radius in fixed:
-        for kind in ("flux", "flux_err"):
+        for kind in ("flux", "flux_err", "flags"):
             columns[f"{kind}_r{radius:g}"] = measured[f"{kind}_r{radius:g}"].to_numpy()
     if fwhm is not None:
         for k, name in zip(factors, factor_names):
-            for kind in ("flux", "flux_err"):
+            for kind, unmeasured in (("flux", np.nan), ("flux_err", np.nan), ("flags", -1)):
                 columns[f"{kind}_f{name}"] = (measured[f"{kind}_r{k * fwhm:g}"].to_numpy() if scaled
-                                              else np.full(x_ref.size, np.nan))
-    peak, cosmic = _peak_and_cosmic(data, x_frame, y_frame, max(sizes.values()), measured["bkg"].to_numpy(),
-                                    error=error, mask=mask, nsigma=cosmic_nsigma)
-    columns["flags"] = measured["flags"].to_numpy() | np.where(cosmic, COSMIC, 0)
+                                              else np.full(x_ref.size, unmeasured))
+    columns["flags"] = measured[f"flags_r{max(sizes.values()):g}"].to_numpy()
     columns["peak"] = peak
     return pd.DataFrame(columns)
 
 
-def _peak_and_cosmic(data, x, y, radius, bkg, *, error, mask, nsigma):
-    """Per position, the brightest valid pixel overlapping the circle of ``radius`` less ``bkg``, and whether
-    a spike other than the star's core overlaps it (the rule of ``forced_photometry``)."""
+def _peak_and_cosmic(data, x, y, radii, bkg, *, error, mask, nsigma):
+    """Per position, the brightest valid pixel overlapping the circle of the largest of ``radii`` less ``bkg``,
+    and per radius (a column each) whether a spike other than the star's core overlaps that circle (the rule of
+    ``forced_photometry``, by that circle's own brightest pixel)."""
     data = np.asarray(data, dtype=float)
     if x.size == 0:
-        return np.empty(0), np.empty(0, dtype=bool)
+        return np.empty(0), np.empty((0, len(radii)), dtype=bool)
     # Without an error map, zero lets the spikes' threshold fall back on the noise measured in the frame.
     spike_map = spikes(data, np.zeros(data.shape) if error is None else error, mask=mask, nsigma=nsigma)
     invalid = invalid_pixels(data, error=error, mask=mask)
-    half = math.ceil(radius) + 1  # every pixel the circle overlaps, wherever the centre is in its pixel
+    half = math.ceil(max(radii)) + 1  # every pixel the circle overlaps, wherever the centre is in its pixel
     size = 2 * half + 1
     x_start, y_start = np.rint(x).astype(int) - half, np.rint(y).astype(int) - half
     pixels, on_image = box_pixels(data.shape, x_start, y_start, size)
@@ -187,20 +191,32 @@ def _peak_and_cosmic(data, x, y, radius, bkg, *, error, mask, nsigma):
     offset_y = y_start[:, None] + local_y - y[:, None]
     # A pixel overlaps the circle when its nearest point to the centre lies inside it.
     nearest2 = np.maximum(np.abs(offset_x) - 0.5, 0) ** 2 + np.maximum(np.abs(offset_y) - 0.5, 0) ** 2
-    inside = on_image & (nearest2 < radius**2)
+    inside = on_image & (nearest2 < max(radii) ** 2)
     valid = inside & ~np.take(invalid, pixels)
     values = np.where(valid, np.take(data, pixels), -np.inf)
     brightest = np.argmax(values, axis=1)
-    rows = np.arange(x.size)
-    has_data = valid.any(axis=1)
-    peak = np.where(has_data, values[rows, brightest] - bkg, np.nan)
+    peak = np.where(valid.any(axis=1), values[np.arange(x.size), brightest] - bkg, np.nan)
     hits = inside & np.take(spike_map, pixels)
-    core = (np.abs(offset_x[rows, brightest]) < 1) & (np.abs(offset_y[rows, brightest]) < 1) & has_data
-    core &= hits[rows, brightest]
+    cosmic = np.zeros((x.size, len(radii)), dtype=bool)
+    # Only a star with a spike in its largest circle can have one in a smaller: the rest need no more work.
+    some = np.flatnonzero(hits.any(axis=1))
+    for i, radius in enumerate(radii):
+        circle = nearest2[some] < radius**2
+        cosmic[some, i] = _stray_spikes(np.where(circle, values[some], -np.inf), hits[some] & circle,
+                                        offset_x[some], offset_y[some], local_x, local_y)
+    return peak, cosmic
+
+
+def _stray_spikes(values, hits, offset_x, offset_y, local_x, local_y) -> np.ndarray:
+    """Per row, whether a spike of ``hits`` is not the star's core: the 3 x 3 pixels around the brightest of
+    ``values`` (-inf where not valid) are the core's where that pixel is a spike within 1 px of the star."""
+    rows = np.arange(len(values))
+    brightest = np.argmax(values, axis=1)
+    core = (np.abs(offset_x[rows, brightest]) < 1) & (np.abs(offset_y[rows, brightest]) < 1)
+    core &= np.isfinite(values[rows, brightest]) & hits[rows, brightest]
     near_core = ((np.abs(local_x - local_x[brightest][:, None]) <= 1)
                  & (np.abs(local_y - local_y[brightest][:, None]) <= 1))
-    hits &= ~(core[:, None] & near_core)
-    return peak, hits.any(axis=1)
+    return (hits & ~(core[:, None] & near_core)).any(axis=1)
 
 
 def frame_annulus(annulus, largest_radius: float) -> tuple[float, float]:

@@ -9,7 +9,8 @@ positions and radii in arcsec converted through the WCS.
 No data is ever counted as zero: an aperture that holds a NaN, masked or off-image pixel yields a NaN flux
 at that radius (and a flag, below), rather than a sum that silently lacks part of the star.
 
-Flags (bit values, combined with ``|``; all refer to the largest aperture):
+Flags (bit values, combined with ``|``): ``flags`` those of the largest aperture; with ``aperture_flags``, each
+aperture's own EDGE, NONFINITE and SATURATED, and the star's NEIGHBOUR and CROWDED_SKY, per radius.
 
 ``EDGE`` (1)
     the aperture reaches beyond the image.
@@ -66,11 +67,29 @@ def touches(flagged, aperture) -> np.ndarray:
     return np.asarray(aperture_photometry(flagged, aperture)["aperture_sum"]) > 0
 
 
+def touches_per_radius(flagged, positions, radii) -> np.ndarray:
+    """``touches`` of the circles of each radius (columns) around ``positions``: the largest everywhere, a smaller
+    one only where the largest touches, as a circle inside one that misses every flagged pixel misses them too."""
+    from photutils.aperture import CircularAperture
+
+    touched = np.zeros((len(positions), len(radii)), dtype=bool)
+    if not flagged.any():
+        return touched
+    largest = int(np.argmax(radii))
+    touched[:, largest] = touches(flagged, CircularAperture(positions, radii[largest]))
+    some = np.flatnonzero(touched[:, largest])
+    for i, radius in enumerate(radii):
+        if i != largest and some.size:
+            touched[some, i] = touches(flagged, CircularAperture(positions[some], radius))
+    return touched
+
+
 def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, neighbour_radius, sigma,
              sky_mask, min_sky_fraction, global_sky):
     """Core of the aperture photometry: per position the local (or global) sky and, per radius, flux and error.
 
-    Returns a dict of arrays: ``bkg``, ``bkg_err`` (n,), ``flux``, ``flux_err`` (n, n_radii), ``flags`` (n,).
+    Returns a dict of arrays: ``bkg``, ``bkg_err`` (n,), ``flux``, ``flux_err``, ``aperture_flags`` (n, n_radii),
+    ``flags`` (n,: the largest aperture's column of ``aperture_flags``).
     """
     from photutils.aperture import CircularAnnulus, CircularAperture, aperture_photometry
     from scipy.spatial import cKDTree
@@ -78,11 +97,11 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
     n = len(positions)
     if n == 0:
         return {"bkg": np.empty(0), "bkg_err": np.empty(0), "flux": np.empty((0, len(radii))),
-                "flux_err": np.empty((0, len(radii))), "flags": np.empty(0, dtype=int)}
+                "flux_err": np.empty((0, len(radii))), "aperture_flags": np.empty((0, len(radii)), dtype=int),
+                "flags": np.empty(0, dtype=int)}
     data = np.asarray(data, dtype=float)
     error = None if error is None else np.asarray(error, dtype=float)
     invalid = invalid_pixels(data, error=error, mask=mask)
-    invalid_weight = invalid.astype(float)
 
     annulus = CircularAnnulus(positions, r_in, r_out)
     crowded = np.zeros(n, dtype=bool)
@@ -99,6 +118,8 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
         if crowded.any():
             bkg[crowded], bkg_err[crowded], _ = annulus_sky(data, annulus[crowded], invalid, sigma)
 
+    edge = np.column_stack([off_image(positions, radius, data.shape) for radius in radii])
+    nonfinite = touches_per_radius(invalid.astype(float), positions, radii)
     flux = np.empty((n, len(radii)))
     flux_err = np.full((n, len(radii)), np.nan)
     for i, radius in enumerate(radii):
@@ -106,7 +127,7 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
         # The mask keeps NaNs out of the sum (they would spoil even pixels of zero overlap); apertures that
         # do hold an invalid or off-image pixel are then set to NaN, not left short of that pixel's light.
         table = aperture_photometry(data, aperture, error=error, mask=invalid)
-        no_data = touches(invalid_weight, aperture) | off_image(positions, radius, data.shape)
+        no_data = nonfinite[:, i] | edge[:, i]
         # The global map's own sum over each aperture, as Source Extractor subtracts it pixel by pixel.
         sky = bkg * aperture.area if global_sky is None else _aperture_mean(global_sky, aperture) * aperture.area
         flux[:, i] = np.where(no_data, np.nan, np.asarray(table["aperture_sum"]) - sky)
@@ -114,15 +135,16 @@ def _measure(data, positions, radii, r_in, r_out, *, error, mask, saturated, nei
             flux_err[:, i] = np.where(no_data, np.nan,
                                       np.hypot(np.asarray(table["aperture_sum_err"]), aperture.area * bkg_err))
 
-    largest = CircularAperture(positions, max(radii))
-    flags = np.where(off_image(positions, max(radii), data.shape), EDGE, 0)
-    flags |= np.where(touches(invalid_weight, largest), NONFINITE, 0)
+    aperture_flags = np.where(edge, EDGE, 0) | np.where(nonfinite, NONFINITE, 0)
     if saturated is not None:
-        flags |= np.where(touches(np.asarray(saturated, dtype=bool).astype(float), largest), SATURATED, 0)
+        saturated_weight = np.asarray(saturated, dtype=bool).astype(float)
+        aperture_flags |= np.where(touches_per_radius(saturated_weight, positions, radii), SATURATED, 0)
     nearest = cKDTree(positions).query(positions, k=2)[0][:, 1]  # inf when there is no other position
-    flags |= np.where(nearest <= (r_out if neighbour_radius is None else neighbour_radius), NEIGHBOUR, 0)
-    flags |= np.where(crowded, CROWDED_SKY, 0)
-    return {"bkg": bkg, "bkg_err": bkg_err, "flux": flux, "flux_err": flux_err, "flags": flags.astype(int)}
+    star_flags = np.where(nearest <= (r_out if neighbour_radius is None else neighbour_radius), NEIGHBOUR, 0)
+    star_flags |= np.where(crowded, CROWDED_SKY, 0)
+    aperture_flags = (aperture_flags | star_flags[:, None]).astype(int)
+    return {"bkg": bkg, "bkg_err": bkg_err, "flux": flux, "flux_err": flux_err, "aperture_flags": aperture_flags,
+            "flags": aperture_flags[:, int(np.argmax(radii))]}
 
 
 def _aperture_mean(image, aperture) -> np.ndarray:
@@ -148,7 +170,7 @@ def check_geometry(radii, r_in, r_out) -> np.ndarray:
 
 def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=None, saturated=None,
                       neighbour_radius=None, zero_point: float = 25.0, sigma: float = 3.0, sky_mask=None,
-                      min_sky_fraction: float = 0.25, global_sky=None) -> pd.DataFrame:
+                      min_sky_fraction: float = 0.25, global_sky=None, aperture_flags: bool = False) -> pd.DataFrame:
     """Circular-aperture photometry with a local background from an annulus around each source, or a global
     one from a background map.
 
@@ -194,6 +216,9 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
     min_sky_fraction : float
         With ``sky_mask``: an annulus left with fewer than this fraction of its area uses all its pixels
         instead, and is flagged CROWDED_SKY.
+    aperture_flags : bool
+        Also each aperture's flags, ``flags_r{r:g}``: a neighbour's saturated pixel or a NaN out at the largest
+        radius then spoils only the apertures it reaches.
 
     Returns
     -------
@@ -202,7 +227,9 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
     radius ``flux``, ``flux_err``, ``mag``, ``mag_err`` (both NaN where flux <= 0 or NaN); ``flags`` (int:
     EDGE, NONFINITE, SATURATED, NEIGHBOUR, CROWDED_SKY of this module, for the largest aperture; read it as
     ``table["flags"]``, as ``table.flags`` is pandas' own attribute). A flux is NaN when its
-    aperture holds a NaN, masked or off-image pixel, or when the annulus has no valid pixel.
+    aperture holds a NaN, masked or off-image pixel, or when the annulus has no valid pixel. With
+    ``aperture_flags``, per radius r ``flags_r{r:g}`` (int: that aperture's EDGE, NONFINITE, SATURATED and the
+    star's NEIGHBOUR, CROWDED_SKY) after ``flags``.
 
     Raises
     ------
@@ -231,6 +258,8 @@ def measure_apertures(data, x, y, *, radii, annulus, ids=None, error=None, mask=
     columns["mag"] = np.where(positive, zero_point - 2.5 * np.log10(safe), np.nan)
     columns["mag_err"] = np.where(positive, MAG_ERROR_FACTOR * flux_err / safe, np.nan)
     columns["flags"] = measured["flags"]
+    if aperture_flags:
+        columns.update({f"flags_r{radius:g}": measured["aperture_flags"][:, i] for i, radius in enumerate(radii)})
     return pd.DataFrame(columns)
 
 

@@ -11,8 +11,10 @@ sources (``prepare_for_registration``):
    reshapes star cores, differently for each subpixel position, which biased shifts by 0.03 px;
 3. a Gaussian filter matched to the stars raises their signal over the pixel noise;
 4. what is below ``threshold`` times the smoothed noise is set to zero, smoothly (``max(x - t, 0)``);
-5. an asinh stretch compresses the brightest stars, so that the correlation hears many stars instead of
-   the few brightest (a plain correlation weighs each star by its flux squared).
+5. an asinh stretch compresses the brightest stars above 100 times the smoothed noise, so that a few
+   saturated or very bright stars do not drown the others (a plain correlation weighs each star by its flux
+   squared). It starts there, not lower: flattening every star's core blunts the correlation peak and costs
+   precision (the README's registration section has the figures).
 
 Step 4 is the intensity-threshold mask, applied to the data instead of passed to skimage as a mask:
 ``phase_cross_correlation`` ignores ``upsample_factor`` when masks are given, which would silently lose the
@@ -31,8 +33,8 @@ from scipy import ndimage
 from stackphot.numerics import nanmedian, replace_outliers
 
 
-# The asinh stretch is linear up to this many times the smoothed noise, logarithmic beyond.
-STRETCH_SCALE = 10.0
+# The asinh stretch is linear up to this many times the smoothed noise, logarithmic beyond (step 5 above).
+STRETCH_SCALE = 100.0
 
 
 def subtract_line_medians(data, *, mask=None) -> np.ndarray:
