@@ -146,12 +146,16 @@ def test_fwhm_columns_without_a_measured_fwhm_and_a_shared_radius(field):
     shared = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1,), **options)
     np.testing.assert_array_equal(shared["flux_f1"], shared["flux_r4"])
     np.testing.assert_array_equal(shared["flags_f1"], shared["flags_r4"])
-    # A scaled aperture (14 px) reaching the annulus (12-20 px) moves it out, its width kept: 17.5-25.5 px.
+    # A scaled aperture (14 px) reaching the annulus (12-20 px) takes one moved out, its width kept: 17.5-25.5 px.
+    # The 4 px aperture keeps the configured annulus: the same sky, flux and flags as when measured alone.
     moved = forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(3.5,), **options)
     direct = forced_photometry(data, radii=[14], **{**options, "annulus": (17.5, 25.5)})
+    alone = forced_photometry(data, radii=[4], **options)
     np.testing.assert_array_equal(moved["flux_f3.5"], direct["flux_r14"])
     np.testing.assert_array_equal(moved["flags_f3.5"], direct["flags_r14"])
-    np.testing.assert_array_equal(moved["bkg"], direct["bkg"])
+    for column in ("bkg", "bkg_err", "flux_r4", "flux_err_r4", "flags_r4"):
+        np.testing.assert_array_equal(moved[column], alone[column])
+    assert not np.array_equal(moved["bkg"], direct["bkg"])
     with pytest.raises(ValueError, match="fwhm_radii"):
         forced_photometry(data, radii=[4], fwhm=4.0, fwhm_radii=(1, 1.0), **options)
     with pytest.raises(ValueError, match="no transform"):

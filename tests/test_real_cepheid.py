@@ -36,10 +36,10 @@ def cepheid(tmp_path_factory):
 
     folder = shared_set("cepheid_ogle")
     work = tmp_path_factory.mktemp("cepheid")
-    # Three fixed apertures, where the default measures five: the light curve takes the one its comparison stars
-    # scatter least in. The cutouts are flat-fielded already and the stars' annuli take their sky: a constant
-    # background will do.
-    settings = {"observatory": LAS_CAMPANAS, "lightcurve": {"fwhm_radii": []},
+    # The default apertures, fixed and scaled by each frame's FWHM: the light curve takes the one its comparison
+    # stars scatter least in. The cutouts are flat-fielded already and the stars' annuli take their sky: a
+    # constant background will do.
+    settings = {"observatory": LAS_CAMPANAS, "lightcurve": {},
                 "background": {"method": "constant"}, "detect": {"residual_pass": False}}
     # Two jobs per per-frame stage: the products are the same whatever the batches, the Python starts fewer.
     config = {"datasets": {"cepheid": {"path": str(folder), "settings": settings}}, "run": {"batch_size": 49}}

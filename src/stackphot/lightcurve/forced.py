@@ -85,8 +85,9 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
         (``transform.scale`` != 1, a frame of another camera or binning), an aperture of R reference pixels is
         R / ``transform.scale`` frame pixels.
     annulus : (float, float)
-        Inner and outer radius of the sky annulus in frame pixels, outside the fixed apertures; moved out
-        (``frame_annulus``) where an aperture scaled by this frame's FWHM reaches it.
+        Inner and outer radius of the sky annulus in frame pixels, outside the fixed apertures. The apertures
+        scaled by this frame's FWHM that reach it take their sky from one moved out (``frame_annulus``); the
+        others, and ``bkg``, keep this one.
     error : 2D array, optional
         The frame's 1-sigma error map. Without it the ``flux_err`` columns are NaN, and the spikes' threshold
         rests on the noise the frame shows.
@@ -149,10 +150,19 @@ def forced_photometry(data, *, x, y, ids, transform: Transform, radii, annulus, 
 
     x_frame, y_frame = frame_positions(transform, x_ref, y_ref)
     sky_mask = None if not mask_sources else source_disks(np.shape(data), x_frame, y_frame, mask_sources)
-    annulus = frame_annulus(annulus, max(sizes.values()))
-    measured = measure_apertures(data, x_frame, y_frame, radii=list(sizes.values()), annulus=annulus, ids=ids,
-                                 error=error, mask=mask, saturated=saturated, neighbour_radius=neighbour_radius,
-                                 sky_mask=sky_mask, aperture_flags=True)
+    options = dict(ids=ids, error=error, mask=mask, saturated=saturated, neighbour_radius=neighbour_radius,
+                   sky_mask=sky_mask, aperture_flags=True)
+    # The apertures inside the configured annulus keep its sky; those that reach it in bad seeing take one moved
+    # out (frame_annulus), measured apart, so that measuring a large aperture never changes a smaller one's sky.
+    inside = [radius for radius in sizes.values() if radius < annulus[0]]
+    reaching = [radius for radius in sizes.values() if radius >= annulus[0]]
+    measured = measure_apertures(data, x_frame, y_frame, radii=inside, annulus=annulus, **options)
+    if reaching:
+        moved = measure_apertures(data, x_frame, y_frame, radii=reaching,
+                                  annulus=frame_annulus(annulus, max(reaching)), **options)
+        for radius in reaching:
+            for kind in ("flux", "flux_err", "flags"):
+                measured[f"{kind}_r{radius:g}"] = moved[f"{kind}_r{radius:g}"]
     peak, cosmic = _peak_and_cosmic(data, x_frame, y_frame, list(sizes.values()), measured["bkg"].to_numpy(),
                                     error=error, mask=mask, nsigma=cosmic_nsigma)
     for i, name in enumerate(sizes):
