@@ -28,6 +28,7 @@ import pandas as pd
 from photutils.utils.exceptions import NoDetectionsWarning
 from scipy.spatial import cKDTree
 
+from stackphot.background import smoothing_kernel
 from stackphot.detect.finders import invalid_pixels, noise_map
 from stackphot.detect.morphology import TRUNCATED, measure_segments, morphology_columns
 
@@ -42,12 +43,9 @@ def filter_kernel(fwhm: float) -> np.ndarray:
 
     The size of SE's own filters: ``gauss_3.0_7x7.conv`` for a FWHM of 3 px.
     """
-    from photutils.segmentation import make_2dgaussian_kernel
-
     if not fwhm > 0:
         raise ValueError(f"fwhm must be positive, got {fwhm}")
-    kernel = make_2dgaussian_kernel(fwhm, size=2 * math.ceil(fwhm) + 1)
-    return kernel.array / kernel.array.sum()
+    return smoothing_kernel(fwhm, size=2 * math.ceil(fwhm) + 1)
 
 
 def detect_segments(data, *, rms, fwhm: float, threshold: float = 1.5, npixels: int = 5, nlevels: int = 32,

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from stackphot.lightcurve.colours import colour_alike
-from stackphot.lightcurve.ensemble import (MAD_TO_SIGMA, choose_comparisons, detrend, differential_light_curve,
-                                           ensemble_curve, ensemble_weights)
+from stackphot.lightcurve.ensemble import (choose_comparisons, detrend, differential_light_curve, ensemble_curve,
+                                           ensemble_weights, robust_sigma)
 from stackphot.lightcurve.series import least_crowded, star_crowding, star_matrix
 from stackphot.photometry import CROWDED_SKY, NEIGHBOUR
 from stackphot.lightcurve.variability import scintillation, variability_table
@@ -174,12 +174,11 @@ def comparison_noise(matrices: Matrices, meta: dict) -> tuple[float, float]:
     for star, table in _comparison_tables(matrices, meta).items():
         if weights[star] <= 0:
             continue
+        scatter = float(robust_sigma(table["rel_flux"].to_numpy()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a comparison unmeasured in every frame
-            relative = table["rel_flux"].to_numpy()
-            scatter = MAD_TO_SIGMA * np.nanmedian(np.abs(relative - np.nanmedian(relative)))
-            scatters.append(scatter)
             ratios.append(scatter / np.nanmedian(table["rel_flux_err"].to_numpy()))
+        scatters.append(scatter)
     finite = np.isfinite(scatters) & np.isfinite(ratios)
     if not finite.any():
         return float("nan"), float("nan")

@@ -107,7 +107,7 @@ def _normalised(flux, flux_err, comparisons):
     return np.where(good, f / scale, np.nan), np.where(good, e / scale, np.nan)
 
 
-def _robust_sigma(values: np.ndarray, axis: int = 0) -> np.ndarray:
+def robust_sigma(values: np.ndarray, axis: int = 0) -> np.ndarray:
     """1.4826 times the median absolute deviation, ignoring NaN."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -176,7 +176,7 @@ def ensemble_weights(flux, flux_err, comparisons, *, iterations: int = 10, clip:
             others_var = ((w**2 * variances).sum(axis=1, keepdims=True) - w**2 * variances) / total_w**2
             relative = np.where(measured & (total_w > 0), norm / others, np.nan)
             relative /= np.nanmedian(relative, axis=0)
-            sigma = _robust_sigma(relative)
+            sigma = robust_sigma(relative)
             expected = np.sqrt(np.nanmedian(np.where(measured, norm_err**2 + others_var, np.nan), axis=0))
         new_weights = np.where(dropped, 0.0, 1.0 / sigma**2)
         converged = np.all(np.abs(new_weights - weights) <= 1e-4 * np.abs(weights))
