@@ -42,6 +42,12 @@ def test_calibration_frames_listed_for_a_simulated_dataset_are_refused(tmp_path)
         resolve_datasets(config)
 
 
+def test_a_simulation_spec_that_is_not_there_is_named(tmp_path):
+    config = {"datasets": {"sim": {"simulate": str(tmp_path / "missing.yaml")}}}
+    with pytest.raises(DatasetError, match=r"dataset 'sim': its simulation spec .*missing.yaml is not a file"):
+        resolve_datasets(config)
+
+
 def test_reference_can_be_chosen_and_must_exist(frames_dir):
     config = {"datasets": {"n": {"path": str(frames_dir), "reference": "c"}}}
     assert resolve_datasets(config)["n"].reference == "c"

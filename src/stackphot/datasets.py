@@ -164,6 +164,9 @@ def resolve_datasets(config: dict, *, data_root="data") -> dict[str, Dataset]:
                                    f"calibrate: {', '.join(listed)} cannot be applied to it; set them in the "
                                    "settings of the datasets of real frames")
             spec = Path(entry["simulate"])
+            if not spec.is_file():
+                raise DatasetError(f"dataset {name!r}: its simulation spec {spec} is not a file (relative paths are "
+                                   f"from the working directory, {Path.cwd()})")
             names, pixels, pattern = simulated_frames(spec)
             frames = {frame: Path(data_root) / name / f"{frame}.fits" for frame in names}
             _check_reference(name, reference, frames)
