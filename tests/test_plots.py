@@ -362,3 +362,19 @@ def test_the_catalog_numbers_give_the_magnitude_where_the_snr_is_five():
     assert catalog_numbers(photometry, catalog) == ("40 sources (38 unflagged), median FWHM 3.20 px, "
                                                     "5-sigma limit mag 21.00")
     assert catalog_numbers(photometry.head(2)) == "2 sources (2 unflagged)"
+
+
+@pytest.mark.parametrize("with_crowding", [True, False])
+def test_variability_figure_of_stars_and_blends(tmp_path, with_crowding):
+    from stackphot.report.lightcurve_plot import plot_variability
+
+    rng = np.random.default_rng(3)
+    mag = np.sort(rng.uniform(-14, -6, 80))
+    expected = 1e-3 * 10 ** (0.2 * (mag + 14))
+    table = pd.DataFrame({"id": np.arange(1, 81), "mag": mag, "expected": expected,
+                          "rms": expected * rng.uniform(0.8, 1.2, 80), "variable": np.arange(80) == 5})
+    if with_crowding:
+        table["crowding"] = np.where(np.arange(80) % 3 == 0, 0.05, 0.0)  # every third a blend
+        table.loc[table["crowding"] > 0, "expected"] = np.hypot(table["expected"], table["crowding"])
+    path = plot_variability(tmp_path / "variability.png", table, title="80 stars")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -78,8 +78,17 @@ def plot_variability(path, table: pd.DataFrame, *, title: str):
                   ms=4, label="stars")
     axes.semilogy(table.loc[steady & crowded, "mag"], table.loc[steady & crowded, "rms"] * PPT, "x",
                   color="tab:orange", ms=4, label=f"blends ({int(crowded.sum())}): neighbours' light expected too")
+    # The line: the noise of the star's own light, sky and detector (a blend's neighbours' share taken out of its
+    # expected noise), smooth in magnitude; each blend's whole expected noise, its neighbours' share in it, apart.
     order = table.sort_values("mag")
-    axes.semilogy(order["mag"], order["expected"] * PPT, "-", color="tab:blue", lw=1, label="expected noise")
+    share = order["crowding"].fillna(0.0) if "crowding" in order else 0.0
+    own = np.sqrt((order["expected"] ** 2 - share**2).where(lambda variance: variance > 0))
+    # A running median over neighbouring magnitudes: a median over the frames less a share is a rough estimate.
+    own = own.rolling(15, center=True, min_periods=1).median()
+    axes.semilogy(order["mag"], own * PPT, "-", color="tab:blue", lw=1, label="expected noise of the star alone")
+    if crowded.any():
+        axes.semilogy(table.loc[crowded, "mag"], table.loc[crowded, "expected"] * PPT, "_", color="tab:blue", ms=5,
+                      alpha=0.5, label="a blend's expected noise, its neighbours' light included")
     variables = table[~steady]
     axes.semilogy(variables["mag"], variables["rms"] * PPT, "o", color="tab:red", ms=6,
                   label=f"variable ({len(variables)})")
