@@ -132,9 +132,13 @@ def test_no_hot_pixel_is_left_in_the_stack(barely_dithered):
 
 
 def test_no_star_s_flux_in_the_stack_changes_by_more_than_its_error(barely_dithered):
-    """Of 345 stars, the 298 with their aperture (4 px) clear of the hot pixels keep their flux within 0.04 of its
-    error. Of the 47 others, 21 have a masked pixel's hole in their aperture (a NaN flux: photometry flags it
-    NONFINITE); the rest lose up to 3.8 errors, the hot pixel's light."""
+    """Of 345 stars, the 298 with their aperture (4 px) clear of the hot pixels keep their flux within 0.11 of its
+    error (99% of them within 0.013). Of the 47 others, 21 have a masked pixel's hole in their aperture (a NaN flux:
+    photometry flags it NONFINITE); the rest lose up to 3.8 errors, the hot pixel's light.
+
+    The largest change of a clear star is the row destriping's noise: a hot pixel is a source of the sky's mask
+    before (masked 5 px around) and a defect after (masked alone), so the rows around it have their offsets from
+    other pixels; in this crowded field (half of each frame masked) a row's offset moves by up to 2 ADU."""
     truth, before, after = barely_dithered["truth"], barely_dithered["before"], barely_dithered["after"]
     stars = truth.stars[(truth.stars.x > 6) & (truth.stars.x < 249) & (truth.stars.y > 6) & (truth.stars.y < 249)]
     apertures = CircularAperture(np.column_stack([stars.x, stars.y]), r=APERTURE)
@@ -145,7 +149,7 @@ def test_no_star_s_flux_in_the_stack_changes_by_more_than_its_error(barely_dithe
     distance = np.hypot(stars.y.to_numpy()[:, None] - hot_y, stars.x.to_numpy()[:, None] - hot_x).min(axis=1)
     clear = distance > APERTURE + 4  # the aperture's pixels reach 0.7 px further, a masked pixel's hole 3 px
     assert clear.sum() == 298 and np.isfinite(change[clear]).all()
-    assert np.abs(change[clear]).max() < 0.1
+    assert np.abs(change[clear]).max() < 0.2 and np.percentile(np.abs(change[clear]), 99) < 0.02
     assert np.isnan(change[~clear]).sum() == 21 and np.nanmax(change[~clear]) < 1 and np.nanmin(change[~clear]) < -3
 
 
