@@ -268,3 +268,14 @@ def test_a_frame_only_the_larger_aperture_flags_stays_in_the_smaller_apertures_c
     # A table of before the apertures' own flags: the largest aperture's for every column.
     older = Matrices.of(table.drop(columns=["flags_r4", "flags_r9"]), "flux_r4", frames)
     assert np.isnan(older.clean[1, 0]) and older.flags[:, 0].tolist() == [0, SATURATED, 0]
+
+
+def test_usable_stars_leave_out_flagged_and_residual_pass_sources():
+    """A star flagged in the stack (saturated, at the edge) does not compare; a neighbour's flags alone do not
+    stop it; a source the residual pass found (in a brighter star's wings) does not compare either."""
+    from stackphot.lightcurve import usable_stars
+    from stackphot.photometry import CROWDED_SKY
+
+    stack = pd.DataFrame({"id": [1, 2, 3, 4, 5], "flags": [0, SATURATED, NEIGHBOUR | CROWDED_SKY, 0, 0]})
+    catalog = pd.DataFrame({"id": [1, 2, 3, 4, 5], "residual": [False, False, False, True, False]})
+    assert usable_stars(stack, [5, 4, 3, 2, 1, 6], catalog).tolist() == [True, False, True, False, True, False]

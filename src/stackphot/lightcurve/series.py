@@ -145,14 +145,17 @@ def aperture_area(column: str, frames: pd.DataFrame) -> np.ndarray:
     return (np.pi * radius**2)[:, None]
 
 
-def usable_stars(stack_photometry: pd.DataFrame, ids) -> np.ndarray:
-    """Which of ``ids`` may compare: measured in the stack whole, unsaturated and clear of the edges. A neighbour
-    (NEIGHBOUR, CROWDED_SKY) puts about the same light into a fixed aperture in every frame; the ensemble's
-    weights find the stars it does not."""
+def usable_stars(stack_photometry: pd.DataFrame, ids, catalog: pd.DataFrame) -> np.ndarray:
+    """Which of ``ids`` may compare: measured in the stack whole, unsaturated and clear of the edges, and found
+    before the detection's residual pass. A neighbour (NEIGHBOUR, CROWDED_SKY) puts about the same light into a
+    fixed aperture in every frame; the ensemble's weights find the stars it does not. A source found only once the
+    others' PSFs were subtracted (``residual`` in the catalog) lies in a brighter star's wings, whose share of its
+    aperture follows the seeing: it would take an ensemble's place only for the weights to drop it."""
     from stackphot.photometry import CROWDED_SKY, NEIGHBOUR
 
     doubtful = stack_photometry["flags"].to_numpy() & ~(NEIGHBOUR | CROWDED_SKY)
     clean = set(stack_photometry.loc[doubtful == 0, "id"])
+    clean -= set(catalog.loc[catalog["residual"].astype(bool), "id"])
     return np.array([value in clean for value in ids])
 
 
