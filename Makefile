@@ -26,10 +26,11 @@ test: lint
 test-cluster: $(INSTALLED)
 	$(BIN)/pytest -q -m cluster tests/cluster
 
-# Snakemake's own linter and formatter: the workflow follows the catalog's conventions.
+# Snakemake's own linter and formatter: the workflow follows the catalog's conventions. The lint needs no SLURM:
+# tests/bin's stand-in scontrol spares it the SLURM plugin's 9 s wait for a controller (see that file).
 lint: $(INSTALLED)
 	$(BIN)/snakefmt --check Snakefile workflow/
-	$(BIN)/snakemake --lint
+	PATH=$(abspath tests/bin):$$PATH $(BIN)/snakemake --lint
 
 # The run-time pins (requirements.txt, also those of the jobs' conda environment) and the test and lint tools.
 $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
