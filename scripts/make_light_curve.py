@@ -26,7 +26,8 @@ def main(smk, log):
     colour = read_colours(smk.input.colours, catalog, ids) if smk.input.colours else None
     matrices, curve, made = best_light_curve(
         photometry, frames, catalog, columns=light_curve_columns(options, photometry), target=target_id,
-        usable=usable_stars(pd.read_csv(smk.input.stack_photometry), ids, catalog), variable=[star in variables for star in ids],
+        usable=usable_stars(pd.read_csv(smk.input.stack_photometry), ids, catalog),
+        variable=[star in variables for star in ids],
         colour=colour, comparisons=options["comparisons"], checks=options["checks"],
         max_comparisons=options["max_comparisons"], detrend_by=options["detrend"])
     made["name"] = target["name"]

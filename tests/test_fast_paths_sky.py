@@ -233,8 +233,8 @@ def source_mask_reference(data, *, mask=None, box_size=64, nsigma=3.0, n_pixels=
 def test_source_mask_as_photutils_segmentation_finds_it(shape):
     """Stars of every brightness down to the threshold, some on the borders, a gradient, masked and NaN pixels:
     the mask found on the frame binned 2 x 2 against photutils' on the frame itself. Every star whose peak stands
-    twice above the noise is masked by both, the masked fraction is photutils' within a tenth, 94% of the pixels agree, and pure noise is masked no
-    more often than by photutils; the kernels agree to 1e-15."""
+    twice above the noise is masked by both, the masked fraction is photutils' within a tenth, 94% of the pixels
+    agree, and pure noise is masked no more often than by photutils; the kernels agree to 1e-15."""
     from photutils.segmentation import make_2dgaussian_kernel
 
     from stackphot.background import smoothing_kernel, source_mask

@@ -75,8 +75,9 @@ def source_mask(data, *, mask=None, box_size: int = 64, nsigma: float = 3.0, n_p
     # convolution. Zeros beyond the edge, as astropy's boundary="fill".
     smoothed = ndimage.correlate1d(binned, profile, axis=1, mode="constant", cval=0.0)
     smoothed = ndimage.correlate1d(np.ascontiguousarray(smoothed.T), profile, axis=1, mode="constant", cval=0.0).T
-    # Binning halves the noise; smoothing lowers it by the kernel's equivalent width.
-    smoothed_noise = coarse.background_rms_median / 2 * float(np.sqrt((profile.astype(float) ** 2).sum())) ** 2
+    # Binning halves the noise; smoothing lowers it by the kernel's equivalent width, sqrt(sum(kernel**2)), which for
+    # the outer product of the profile is sum(profile**2).
+    smoothed_noise = coarse.background_rms_median / 2 * float((profile.astype(float) ** 2).sum())
     above = (smoothed > nsigma * smoothed_noise) & (counts > 0)
     labels, _ = ndimage.label(above, structure=np.ones((3, 3), bool))
     large = np.bincount(labels.ravel()) >= math.ceil(n_pixels / 4)
