@@ -43,7 +43,7 @@ $(INSTALLED): requirements.txt requirements-dev.txt pyproject.toml
 
 # First the five M13 frames end to end, as a person trying stackphot waits for them (bench/small_set.py), then
 # registration's CPU per frame against the translation-only one and the star matching alone (bench/registration.py),
-# the time series' per-frame photometry, CPU and memory (bench/lightcurve.py),
+# the time series' per-frame photometry, CPU and memory (bench/lightcurve.py), its long table's ECSV (bench/tables.py),
 # the masters' peak memory at 50 frames of 4096 x 4096 (bench/calibration.py, 3.2 GB of frames kept in
 # $(BENCH_DIR)/calibration/), then the benchmark of issues 4 and 22 (bench/run_bench.py): the workflow against the
 # same work in one process on one core (bench/reference.py), against the plain recipe in one process on one core
@@ -61,6 +61,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/registration.py
 	$(BIN)/python bench/calibration.py
 	$(BIN)/python bench/lightcurve.py
+	$(BIN)/python bench/tables.py
 	$(BIN)/python bench/run_bench.py --dir $(BENCH_DIR) --cores $(CORES) $(BENCH_SETS)
 
 bench-quick: $(INSTALLED)

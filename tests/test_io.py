@@ -19,6 +19,7 @@ from stackphot.io import (
     read_raw_frame,
     valid_header,
     write_cube,
+    write_ecsv,
     write_image,
 )
 
@@ -126,6 +127,30 @@ def astropy_bytes(path, hdus) -> bytes:
     """The file astropy writes for these HDUs: an independent FITS writer to compare ours with."""
     fits.HDUList(hdus).writeto(path, output_verify="exception")
     return Path(path).read_bytes()
+
+
+def test_write_ecsv_reads_back_as_the_table_astropy_writes(tmp_path, rng):
+    import pandas as pd
+    from astropy.table import Table
+
+    frame = pd.DataFrame({"frame": ["Light_M94 10.0s 20250101-1", 'a "quoted", name', "0007"],
+                          "id": [1, 2, 3], "flux": [1.0 / 3, np.nan, 1e-300], "count": pd.array([4, None, 6], "Int64"),
+                          "flag": [True, False, True], "note": ["x", None, "y"],
+                          "ra": rng.normal(size=3) * 100, "small": np.float32([0.1, 2.5, -3])})
+    units, meta = {"flux": "adu", "ra": "deg"}, {"flux_unit": "adu", "nested": {"radii": [4.0, 6.0]}}
+    ours = Table.read(write_ecsv(tmp_path / "ours.ecsv", frame, units=units, meta=meta), format="ascii.ecsv")
+    expected = Table.from_pandas(frame)
+    for column, unit in units.items():
+        expected[column].unit = unit
+    expected.meta.update(meta)
+    expected.write(tmp_path / "astropy.ecsv", format="ascii.ecsv")
+    theirs = Table.read(tmp_path / "astropy.ecsv", format="ascii.ecsv")
+    assert ours.colnames == theirs.colnames and ours.meta == theirs.meta
+    for column in theirs.colnames:
+        mine, reference = ours[column], theirs[column]
+        assert (mine.dtype, mine.unit) == (reference.dtype, reference.unit), column
+        assert np.array_equal(np.ma.getmaskarray(mine), np.ma.getmaskarray(reference)), column
+        assert np.ma.allequal(mine, reference), column
 
 
 def test_write_image_writes_the_bytes_astropy_writes(tmp_path, rng):
