@@ -132,7 +132,9 @@ def frame_batches(stage="frames"):
         (name, index, frames)
         for name, dataset in DATASETS.items()
         if stage != "photometry" or makes_time_series(name)
-        for index, frames in enumerate(dataset.batches(frames_per_job(stage)), start=1)
+        for index, frames in enumerate(
+            dataset.batches(frames_per_job(stage, len(dataset.frame_names))), start=1
+        )
     ]
 
 
@@ -141,10 +143,14 @@ def frame_batches(stage="frames"):
 PHOTOMETRY_FRAMES_PER_JOB = 64
 
 
-def frames_per_job(stage):
-    """The batch size of ``stage`` (see frame_batches): `run: batch_size` for the per-frame steps."""
+def frames_per_job(stage, n_frames):
+    """The batch size of ``stage`` (see frame_batches) for a dataset of ``n_frames``: `run: batch_size` for the
+    per-frame steps; for the photometry, jobs of equal size, no more of them than PHOTOMETRY_FRAMES_PER_JOB
+    needs (97 frames: 49 and 48, not 64 and 33, which would leave one core idle for the first job's last 31).
+    """
     if stage == "photometry":
-        return PHOTOMETRY_FRAMES_PER_JOB
+        jobs = math.ceil(n_frames / PHOTOMETRY_FRAMES_PER_JOB)
+        return max(1, math.ceil(n_frames / max(jobs, 1)))
     size = config["run"]["batch_size"]
     # --config gives a nested number as text.
     return size if size == "auto" else int(size)
