@@ -41,8 +41,8 @@ def main(smk, log):
     check = curve.filter(like="check_").rename(columns=lambda name: name.removeprefix("check_"))
     plot_light_curve(smk.output.plot, curve, check=check if len(check.columns) else None,
                      comparisons=comparison_curves(matrices, made), bin_days=options["bin_minutes"] / 1440,
-                     title=f"{target['name']} (catalog id {target_id}, {made['flux_column']}) against "
-                           f"{len(made['comparison_ids'])} stars")
+                     dropped=made["dropped_comparisons"],
+                     title=f"{target['name']} (catalog id {target_id}, {made['flux_column']})")
 
 
 if __name__ == "__main__":

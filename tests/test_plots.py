@@ -378,3 +378,26 @@ def test_variability_figure_of_stars_and_blends(tmp_path, with_crowding):
         table.loc[table["crowding"] > 0, "expected"] = np.hypot(table["expected"], table["crowding"])
     path = plot_variability(tmp_path / "variability.png", table, title="80 stars")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_light_curve_figure_greys_the_dropped_comparisons_and_spans_the_kept_ones(tmp_path, monkeypatch, rng):
+    from stackphot.report import lightcurve_plot
+
+    figures = []
+    monkeypatch.setattr(lightcurve_plot, "save_figure", lambda figure, path: figures.append(figure) or
+                        save_figure(figure, path))
+    t = np.linspace(2460000.1, 2460003.2, 60)
+    curve = pd.DataFrame({"bjd_tdb": t, "rel_flux": 1 + 0.01 * np.sin(t), "rel_flux_err": 0.002})
+    comparisons = {star: 1000 * (1 + rng.normal(0, 0.003, t.size)) for star in (3, 7, 9)}
+    comparisons[9][10] *= 2.5  # the jump for which the ensemble dropped it
+    assert_png(lightcurve_plot.plot_light_curve(tmp_path / "curve.png", curve, check=None, comparisons=comparisons,
+                                                bin_days=0.01, title="test", dropped=[9]))
+    assert figures[0].axes[0].get_title() == "test against 2 stars (1 dropped)"
+    panel = figures[0].axes[2]
+    lines = panel.get_lines()
+    assert [line.get_label() for line in lines] == ["3", "7", "9 (dropped)"]
+    kept = np.concatenate([line.get_ydata() for line in lines[:2]])
+    low, high = panel.get_ylim()
+    assert low < kept.min() and kept.max() < high < lines[2].get_ydata().max()
+    # The legend beside the panel, not over its curves.
+    assert panel.get_legend().get_window_extent().x0 > panel.get_window_extent().x1

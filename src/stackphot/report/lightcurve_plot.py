@@ -33,10 +33,11 @@ def bin_curve(t, y, dy, *, width: float) -> pd.DataFrame:
 
 
 def plot_light_curve(path, curve: pd.DataFrame, *, check: pd.DataFrame | None, comparisons: dict, bin_days: float,
-                     title: str):
+                     title: str, dropped=()):
     """A target's light curve (``curve``: ``bjd_tdb, rel_flux, rel_flux_err``) over time with binned points; below
     it the ``check`` star's (same columns) and each comparison star's relative curve (``comparisons``: label ->
-    rel_flux per frame), offset for the eye. Writes a PNG at ``path``."""
+    rel_flux per frame), offset for the eye, those the ensemble ``dropped`` in grey; the title says how many
+    stars the curve rests on. Writes a PNG at ``path``."""
     figure = new_figure(10.0, 8.0)
     target_axes, check_axes, comparison_axes = figure.subplots(3, 1, sharex=True, height_ratios=[3, 1.2, 2])
     t0 = np.floor(np.nanmin(curve["bjd_tdb"])) if curve["bjd_tdb"].notna().any() else 0.0
@@ -48,7 +49,9 @@ def plot_light_curve(path, curve: pd.DataFrame, *, check: pd.DataFrame | None, c
                          label=f"binned ({bin_days * 1440:g} min)")
     target_axes.set_ylabel("relative flux")
     target_axes.legend(fontsize="small", loc="best")
-    target_axes.set_title(title, fontsize="medium")
+    dropped = [label for label in comparisons if label in dropped]
+    ensemble = f"against {len(comparisons) - len(dropped)} stars" + (f" ({len(dropped)} dropped)" if dropped else "")
+    target_axes.set_title(f"{title} {ensemble}", fontsize="medium")
     if check is not None and len(check):
         normalised = check["rel_flux"] / np.nanmedian(check["rel_flux"])
         spread = 1.4826 * np.nanmedian(np.abs(normalised - 1))
@@ -57,13 +60,25 @@ def plot_light_curve(path, curve: pd.DataFrame, *, check: pd.DataFrame | None, c
         check_axes.axhline(1.0, color="k", lw=0.6)
         check_axes.set_title(f"check star: robust scatter {spread * PPT:.2f} ppt", fontsize="small")
     check_axes.set_ylabel("check")
+    kept = []
     for offset, (label, values) in enumerate(comparisons.items()):
         values = np.asarray(values, dtype=float)
-        comparison_axes.plot(t, values / np.nanmedian(values) - 0.02 * offset, ".", ms=2, label=str(label))
+        values = values / np.nanmedian(values) - 0.02 * offset
+        if label in dropped:
+            comparison_axes.plot(t, values, ".", ms=2, color="0.75", label=f"{label} (dropped)")
+        else:
+            comparison_axes.plot(t, values, ".", ms=2, label=str(label))
+            kept.append(values)
+    # The panel spans the ensemble's curves: a dropped star's jumps (why it was dropped) would flatten them.
+    if kept and np.isfinite(np.concatenate(kept)).any():
+        low, high = np.nanmin(np.concatenate(kept)), np.nanmax(np.concatenate(kept))
+        comparison_axes.set_ylim(low - 0.05 * (high - low) - 0.005, high + 0.05 * (high - low) + 0.005)
     comparison_axes.set_ylabel("comparisons\n(offset by 2%)")
     comparison_axes.set_xlabel(f"BJD (TDB) - {t0:.0f}")
     if comparisons:
-        comparison_axes.legend(fontsize="x-small", ncols=min(len(comparisons), 5), loc="lower left")
+        # Beside the panels, not over them: an ensemble of twenty stars fills the panel with its curves.
+        comparison_axes.legend(fontsize="x-small", ncols=1 + (len(comparisons) - 1) // 12, loc="upper left",
+                               bbox_to_anchor=(1.01, 1.0), title="star", title_fontsize="x-small")
     return save_figure(figure, path)
 
 
