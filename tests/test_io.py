@@ -15,6 +15,7 @@ from stackphot.io import (
     clean_card_text,
     frame_stem,
     read_arrays,
+    read_ecsv,
     read_image,
     read_raw_frame,
     valid_header,
@@ -129,7 +130,7 @@ def astropy_bytes(path, hdus) -> bytes:
     return Path(path).read_bytes()
 
 
-def test_write_ecsv_reads_back_as_the_table_astropy_writes(tmp_path, rng):
+def test_write_ecsv_and_read_ecsv_give_the_table_astropy_writes_and_reads(tmp_path, rng):
     import pandas as pd
     from astropy.table import Table
 
@@ -151,6 +152,11 @@ def test_write_ecsv_reads_back_as_the_table_astropy_writes(tmp_path, rng):
         assert (mine.dtype, mine.unit) == (reference.dtype, reference.unit), column
         assert np.array_equal(np.ma.getmaskarray(mine), np.ma.getmaskarray(reference)), column
         assert np.ma.allequal(mine, reference), column
+    # Read back by pandas as astropy reads it; astropy's own table (space-delimited) by astropy.
+    for path in (tmp_path / "ours.ecsv", tmp_path / "astropy.ecsv"):
+        rows, read_meta = read_ecsv(path)
+        pd.testing.assert_frame_equal(rows, theirs.to_pandas(), check_exact=True)
+        assert read_meta == meta
 
 
 def test_write_image_writes_the_bytes_astropy_writes(tmp_path, rng):

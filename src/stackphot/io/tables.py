@@ -39,3 +39,32 @@ def write_ecsv(path, table, *, units=None, meta=None) -> Path:
         with open(temporary, "a", newline="") as rows:
             table.to_csv(rows, header=False, index=False, lineterminator="\n")
     return Path(path)
+
+
+def read_ecsv(path):
+    """A table as ``write_ecsv`` writes it, as a pandas DataFrame, and its metadata: what astropy's ``Table.read``
+    and ``to_pandas`` give, astropy reading the header and pandas the rows. A table with another delimiter
+    (astropy's own, written before ``write_ecsv`` wrote commas) is read by astropy."""
+    import pandas as pd
+    from astropy.table import Table
+
+    header = []
+    with open(path) as file:
+        for line in file:
+            header.append(line)
+            if not line.startswith("#"):  # the column names, last line of the header
+                break
+    if "# delimiter: ','\n" not in header:
+        table = Table.read(path, format="ascii.ecsv")
+        return table.to_pandas(), dict(table.meta)
+    empty = Table.read("".join(header), format="ascii.ecsv")
+    kinds = {name: empty[name].dtype.kind for name in empty.colnames}
+    # Integers and booleans nullable until it is known that none is missing; pandas 3 parses floats exactly.
+    types = {name: str if kind in "OSU" else "Int64" if kind in "iu" else "boolean" if kind == "b"
+             else empty[name].dtype for name, kind in kinds.items()}
+    rows = pd.read_csv(path, skiprows=len(header), names=empty.colnames, dtype=types, keep_default_na=False,
+                       na_values={name: [""] for name in empty.colnames})
+    for name, kind in kinds.items():  # as astropy gives them
+        if kind in "iub" and not rows[name].isna().any():
+            rows[name] = rows[name].to_numpy(dtype=empty[name].dtype)
+    return rows, dict(empty.meta)

@@ -161,12 +161,11 @@ def usable_stars(stack_photometry: pd.DataFrame, ids, catalog: pd.DataFrame) -> 
 
 def read_series(path) -> tuple[pd.DataFrame, dict]:
     """The per-frame photometry as ``collect_forced_photometry`` wrote it (ECSV) and its metadata."""
-    from astropy.table import Table
+    from stackphot.io import read_ecsv
 
-    table = Table.read(path, format="ascii.ecsv")
-    photometry = table.to_pandas()
+    photometry, meta = read_ecsv(path)
     photometry["frame"] = photometry["frame"].astype(str)
-    return photometry, dict(table.meta)
+    return photometry, meta
 
 
 # Seeing-wing shape of the crowding estimate: a Moffat of this beta (ground-based seeing's wings).
