@@ -1,4 +1,5 @@
-"""Rule plot_stack: the stack with the photometry apertures over it, and the catalog's figure, as PNGs."""
+"""Rule plot_stack: the stack with the photometry apertures over it and the catalog's figure, as PNGs; the
+catalog's sources and the apertures as DS9 region files."""
 
 from typing import TYPE_CHECKING
 
@@ -6,6 +7,7 @@ import pandas as pd
 from astropy.io import fits
 
 from stackphot.io import read_image
+from stackphot.regions import write_aperture_regions, write_catalog_regions
 from stackphot.report.catalog_plot import plot_catalog
 from stackphot.report.display import save_figure
 from stackphot.report.stack_plot import catalog_numbers, stack_figure
@@ -33,6 +35,13 @@ def main(smk, log):
     segmented = catalog[catalog["segment_id"].notna()] if "segment_id" in catalog else catalog.iloc[:0]
     plot_catalog(smk.output.catalog_plot, segmented, segments=fits.getdata(smk.input.segments),
                  image=data, zero_point=options["zero_point"], title=f"{smk.wildcards.dataset}: catalog")
+    written = write_catalog_regions(smk.output.catalog_regions, catalog, source=smk.input.catalog,
+                                    image=smk.input.image)
+    log.info("%d source regions of %d catalog rows written to %s", written, len(catalog), smk.output.catalog_regions)
+    written = write_aperture_regions(smk.output.aperture_regions, photometry, radius=options["radii"][0],
+                                     annulus=options["annulus"], source=smk.input.photometry, image=smk.input.image)
+    log.info("apertures of %d sources (%d flagged, in red) written to %s", written,
+             int((photometry["flags"] != 0).sum()), smk.output.aperture_regions)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def test_rules_map_to_the_reference_stages():
     expected = {"ingest_frame": "ingest", "tabulate_frames": "ingest", "subtract_background": "background", "find_defects_m13": "background",
                 "prepare_reference": "register", "measure_shift": "register",
                 "align_frame": "align", "align_frames": "align", "build_cube": "align", "stack_frames": "stack",
-                "write_regions": OTHER}
+                "plot_frames": OTHER}
     assert {rule: run_bench.stage_of(rule) for rule in expected} == expected
 
 

@@ -67,16 +67,16 @@ def test_with_nothing_changed_nothing_reruns(made):
         ("photometry", {"growth_stars": 5}, {"measure_curve_of_growth"}),
         # The photometry tables change, so what reads them reruns too.
         ("photometry", {"zero_point": 24.0}, {"measure_photometry", "measure_frame_photometry",
-                                              "measure_curve_of_growth", "plot_stack", "write_regions"}),
+                                              "measure_curve_of_growth", "plot_stack"}),
         ("photometry", {"annulus": [11.0, 17.0]}, {"measure_photometry", "measure_frame_photometry",
-                                                   "measure_curve_of_growth", "plot_stack", "write_regions"}),
+                                                   "measure_curve_of_growth", "plot_stack"}),
         # Another single frame to measure: its own jobs, not the stack's catalog again.
         ("detect", {"frames": ["frame_002", "frame_003"]}, {"detect_frame_sources", "measure_frame_photometry"}),
         # The registration plot marks the rejected frames: it follows the selection, as the time series does. The
         # selection's job also writes shifts.csv (the same bytes), so the simulation's shift accuracy reruns too.
-        ("quality", {"min_overlap": 0.6}, {"select_frames", "assess_registration", "plot_registration", "build_cube", "stack_frames",
-                                           "tabulate_frame_quality", "detect_sources", "measure_photometry", "measure_sky_targets",
-                                           "measure_curve_of_growth", "plot_stack", "write_regions",
+        ("quality", {"min_overlap": 0.6}, {"select_frames", "assess_registration", "plot_frames", "build_cube", "stack_frames",
+                                           "detect_sources", "measure_photometry", "measure_sky_targets",
+                                           "measure_curve_of_growth", "plot_stack",
                                            "measure_forced_photometry",
                                            "collect_forced_photometry", "find_variables"}),
         # The time series' own settings rerun the time series alone.

@@ -1,36 +1,11 @@
 """Products for people: the report's figures and table, and DS9 region files of sources and apertures."""
 
 
-rule write_regions:
-    """DS9 region files: the catalog's sources (a circle per source, labelled with its id), and the photometry
-    apertures and sky annuli, flagged sources in red (one job: a job's start costs more than either).
-    """
-    input:
-        catalog="results/{dataset}/catalog.csv",
-        photometry="results/{dataset}/photometry.csv",
-    output:
-        catalog="results/{dataset}/catalog.reg",
-        apertures="results/{dataset}/apertures.reg",
-    log:
-        "logs/{dataset}/write_regions.log",
-    benchmark:
-        "benchmarks/{dataset}/write_regions.tsv"
-    localrule: True
-    conda:
-        "../../envs/stackphot.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb(0),
-        runtime=runtime(0),
-    params:
-        photometry=setting_keys("photometry", "radii", "annulus"),
-    script:
-        "../../scripts/write_regions.py"
-
-
 rule plot_stack:
-    """The stack (zscale/asinh stretch) with the photometry apertures over it and one star close up; and its
-    catalog: magnitudes and completeness, sizes, the segmentation map (one job: both read the stack).
+    """The stack (zscale/asinh stretch) with the photometry apertures over it and one star close up; its catalog:
+    magnitudes and completeness, sizes, the segmentation map; and DS9 region files of the catalog's sources (a
+    circle per source, labelled with its id) and of the apertures and sky annuli, flagged sources in red. One job:
+    all read the catalog and its photometry, and a job's start costs more than the regions.
     """
     input:
         image="results/{dataset}/stack.fits",
@@ -50,6 +25,8 @@ rule plot_stack:
             category="Stack",
             labels={"dataset": "{dataset}", "figure": "catalog"},
         ),
+        catalog_regions="results/{dataset}/catalog.reg",
+        aperture_regions="results/{dataset}/apertures.reg",
     log:
         "logs/{dataset}/plot_stack.log",
     benchmark:
@@ -66,61 +43,53 @@ rule plot_stack:
         "../../scripts/plot_stack.py"
 
 
-rule plot_registration:
-    """Each frame's transform onto the reference, how it was measured and the rejected frames, against time."""
+rule plot_frames:
+    """The frames at a glance: each frame's transform onto the reference, how it was measured and the rejected
+    frames, against time; the sky model and RMS map of the reference frame and a few others; and a table of one
+    row per frame (time, exposure, sky level and noise, shift, correlation, overlap, accepted or why not). One job:
+    a job's start costs more than any of the three.
+    """
     input:
         selection="results/{dataset}/frame_selection.csv",
         frames="results/{dataset}/frames.csv",
+        skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
     output:
-        plot=report(
+        registration=report(
             "results/{dataset}/plots/registration.png",
             caption="../report/registration.rst",
             category="Registration",
             labels={"dataset": "{dataset}", "figure": "registration per frame"},
         ),
-    log:
-        "logs/{dataset}/plot_registration.log",
-    benchmark:
-        "benchmarks/{dataset}/plot_registration.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb(0),
-        runtime=runtime(0),
-    params:
-        reference=reference_frame("{frame}"),
-    script:
-        "../../scripts/plot_registration.py"
-
-
-rule plot_background:
-    """The sky model and its RMS map of the reference frame and a few others spread over the sequence."""
-    input:
-        skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
-    output:
-        plot=report(
+        background=report(
             "results/{dataset}/plots/background.png",
             caption="../report/background.rst",
             category="Background",
             labels={"dataset": "{dataset}", "figure": "background maps"},
         ),
+        table="results/{dataset}/frame_quality.csv",
+        html=report(
+            "results/{dataset}/plots/frame_quality.html",
+            caption="../report/frame_quality.rst",
+            category="Frames",
+            labels={"dataset": "{dataset}", "figure": "frame quality table"},
+        ),
     log:
-        "logs/{dataset}/plot_background.log",
+        "logs/{dataset}/plot_frames.log",
     benchmark:
-        "benchmarks/{dataset}/plot_background.tsv"
+        "benchmarks/{dataset}/plot_frames.tsv"
     conda:
         "../../envs/stackphot.yaml"
     threads: 1
     resources:
-        # 590 MB measured at 2048 x 2048 (make bench): matplotlib's images of the maps besides the frames.
+        # 590 MB measured at 2048 x 2048 (make bench): matplotlib's images of the sky maps besides the frames.
         mem_mb=mem_mb(30),
-        runtime=runtime(3, n_frames=3),
+        # Every frame's sky statistics, and three frames' maps drawn.
+        runtime=runtime(0.5, n_frames="all"),
     params:
         reference=reference_frame("{frame}"),
         frames_shown=3,
     script:
-        "../../scripts/plot_background.py"
+        "../../scripts/plot_frames.py"
 
 
 rule plot_calibration:
@@ -150,36 +119,6 @@ rule plot_calibration:
         min_flat=setting("calibrate/min_flat"),
     script:
         "../../scripts/plot_calibration.py"
-
-
-rule tabulate_frame_quality:
-    """One row per frame: time, exposure, sky level and noise, shift, correlation, overlap, accepted or why not."""
-    input:
-        frames="results/{dataset}/frames.csv",
-        shifts="results/{dataset}/frame_selection.csv",
-        skies=per_frame("results/{dataset}/background/{frame}.sky.fits"),
-    output:
-        table="results/{dataset}/frame_quality.csv",
-        html=report(
-            "results/{dataset}/plots/frame_quality.html",
-            caption="../report/frame_quality.rst",
-            category="Frames",
-            labels={"dataset": "{dataset}", "figure": "frame quality table"},
-        ),
-    log:
-        "logs/{dataset}/tabulate_frame_quality.log",
-    benchmark:
-        "benchmarks/{dataset}/tabulate_frame_quality.tsv"
-    conda:
-        "../../envs/stackphot.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb(2),
-        runtime=runtime(0.2, n_frames="all"),
-    params:
-        reference=reference_frame("{frame}"),
-    script:
-        "../../scripts/tabulate_frame_quality.py"
 
 
 rule plot_colour:
