@@ -1,5 +1,5 @@
-"""Writing a night's long photometry table as ECSV: CPU seconds of stackphot.io.write_ecsv against astropy's
-own ECSV writer, on the same table.
+"""A night's long photometry table as ECSV: CPU seconds of stackphot.io.write_ecsv and read_ecsv against
+astropy's own ECSV writer and reader (Table.read, to_pandas), on the same table.
 
     python bench/tables.py [FRAMES] [STARS]
 
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from astropy.table import Table
 
-from stackphot.io import write_ecsv
+from stackphot.io import read_ecsv, write_ecsv
 
 
 def long_table(frames: int, stars: int, rng) -> pd.DataFrame:
@@ -48,11 +48,14 @@ def cpu_seconds(write, repeats: int = 3) -> float:
 def main(frames: int = 100, stars: int = 600) -> None:
     table = long_table(frames, stars, np.random.default_rng(1))
     with tempfile.TemporaryDirectory() as folder:
-        ours = cpu_seconds(lambda: write_ecsv(Path(folder) / "ours.ecsv", table, meta={"flux_unit": "adu"}))
-        theirs = cpu_seconds(lambda: Table.from_pandas(table).write(Path(folder) / "astropy.ecsv",
-                                                                    format="ascii.ecsv", overwrite=True))
-    print(f"ECSV of {len(table)} rows x {table.shape[1]} columns: write_ecsv {ours:.2f} s CPU, astropy's writer "
-          f"{theirs:.2f} s; ratio {ours / theirs:.3f}")
+        path = Path(folder) / "table.ecsv"
+        ours = cpu_seconds(lambda: write_ecsv(path, table, meta={"flux_unit": "adu"}))
+        ours_read = cpu_seconds(lambda: read_ecsv(path))
+        theirs_read = cpu_seconds(lambda: Table.read(path, format="ascii.ecsv").to_pandas())
+        theirs = cpu_seconds(lambda: Table.from_pandas(table).write(path, format="ascii.ecsv", overwrite=True))
+    print(f"ECSV of {len(table)} rows x {table.shape[1]} columns, CPU seconds:\n"
+          f"  write: write_ecsv {ours:.2f}, astropy {theirs:.2f}; ratio {ours / theirs:.3f}\n"
+          f"  read:  read_ecsv {ours_read:.2f}, astropy {theirs_read:.2f}; ratio {ours_read / theirs_read:.3f}")
 
 
 if __name__ == "__main__":
