@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+# The brightest stars matched per pair of frames (four times as many are detected for the voting).
+N_STARS = 150
 
 def _detect(image, *, fwhm: float, nsigma: float, n_brightest: int | None) -> np.ndarray:
     """(y, x) of the sources DAOStarFinder finds in an image smoothed to the stars' scale."""
@@ -39,8 +41,8 @@ def vote_offset(reference_stars, stars, *, max_shift: float, radius: float = 2.0
     return float(dy), float(dx)
 
 
-def star_shifts(frames, *, fwhm: float, max_shift: float = 80.0, n_stars: int = 150, iterations: int = 3,
-                margin: int | None = None) -> pd.DataFrame:
+def star_shifts(frames, *, fwhm: float, max_shift: float = 80.0, n_stars: int = N_STARS, iterations: int = 3,
+                margin: int | None = None, detected=None) -> pd.DataFrame:
     """Shifts of frames against the first, from the positions of matched stars: no cross-correlation.
 
     An independent check of the registration. Stars are paired by voting over all position differences
@@ -56,6 +58,8 @@ def star_shifts(frames, *, fwhm: float, max_shift: float = 80.0, n_stars: int = 
         reference.
     fwhm : float
         Stars' FWHM in pixels (for detection and the fitted profile).
+    detected : sequence of (n, 2) arrays, optional
+        Each frame's stars as ``_detect`` finds them with ``nsigma=4`` and ``4 * n_stars`` (found here without).
 
     Returns
     -------
@@ -67,14 +71,19 @@ def star_shifts(frames, *, fwhm: float, max_shift: float = 80.0, n_stars: int = 
 
     frames = [np.asarray(frame, dtype=float) for frame in frames]
     margin = int(max_shift) if margin is None else margin
-    detected = [_detect(frame, fwhm=fwhm, nsigma=4.0, n_brightest=4 * n_stars) for frame in frames]
+    if detected is None:
+        detected = [_detect(frame, fwhm=fwhm, nsigma=4.0, n_brightest=4 * n_stars) for frame in frames]
     offsets = np.array([vote_offset(detected[0], stars, max_shift=max_shift) for stars in detected], dtype=float)
     profile = CircularGaussianPRF(fwhm=fwhm)
     profile.fwhm.fixed = True
     fit_size = 2 * int(np.ceil(fwhm)) + 1
     fitter = PSFPhotometry(profile, (fit_size, fit_size), aperture_radius=fwhm, xy_bounds=(fwhm, fwhm))
+    previous = None
     for _ in range(iterations):
         whole = np.round(offsets).astype(int)
+        if previous is not None and np.array_equal(whole, previous):
+            break  # the same whole-pixel shifts: the same sum, stars and fits as the last iteration's
+        previous = whole
         deep = np.mean([np.roll(frame, tuple(shift), axis=(0, 1)) for frame, shift in zip(frames, whole)], axis=0)
         stars = _detect(deep, fwhm=fwhm, nsigma=5.0, n_brightest=n_stars)
         ny, nx = deep.shape
@@ -114,9 +123,11 @@ def star_shift_network(frames, *, fwhm: float, max_shift: float = 80.0) -> pd.Da
     from itertools import combinations
 
     n = len(frames)
+    detected = [_detect(frame, fwhm=fwhm, nsigma=4.0, n_brightest=4 * N_STARS) for frame in frames]
     design, measured, weights = [], [], []
     for i, j in combinations(range(n), 2):
-        pair = star_shifts([frames[i], frames[j]], fwhm=fwhm, max_shift=max_shift).iloc[1]
+        pair = star_shifts([frames[i], frames[j]], fwhm=fwhm, max_shift=max_shift,
+                           detected=[detected[i], detected[j]]).iloc[1]
         row = np.zeros(n)
         row[i], row[j] = -1.0, 1.0  # a frame's shift is minus its position: pair shift = shift_j - shift_i
         design.append(row)
