@@ -88,6 +88,21 @@ def test_a_hot_pixel_is_a_spike_and_a_star_core_is_not(rng):
     assert spikes(sky + gaussian_star(shape, 50.0, 50.0, flux=2e5, sigma=0.4), np.full(shape, 10.0))[50, 50]
 
 
+def test_leaving_pixels_out_moves_only_their_neighbours_steps_as_a_whole_new_step_would(rng):
+    from stackphot.defects import _restep, _step
+
+    data = rng.normal(100.0, 5.0, (60, 80)).astype(np.float32)
+    data[rng.random(data.shape) < 0.02] = np.nan
+    left_out = ~np.isfinite(data) | (rng.random(data.shape) < 0.02)
+    step = _step(data, left_out)
+    # Pixels left out next, clumped and on the edges too, next to pixels already left out.
+    changed = (rng.random(data.shape) < 0.05) & ~left_out
+    changed[0, :5] = changed[-1, -5:] = changed[:5, 0] = True
+    changed[10, 10:13] = changed[11:13, 11] = True
+    _restep(step, data, left_out | changed, changed)
+    np.testing.assert_array_equal(step, _step(data, left_out | changed))
+
+
 def test_the_noise_is_never_below_what_the_frame_shows(rng):
     # An ERR four times too small (a header's wrong gain) would make a spike of every fourth noise peak.
     image = 500.0 + rng.normal(0, 20, (128, 128))

@@ -48,6 +48,7 @@ _RING = np.ones((7, 7), bool)
 _RING[1:-1, 1:-1] = False
 _RING_OFFSETS = np.argwhere(_RING) - 3
 _CROSS = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32)
+_CROSS_OFFSETS = np.argwhere(_CROSS > 0) - 1
 # The noise of a pixel less the mean of its 4 neighbours, in units of the pixel noise: sqrt(1 + 1/4).
 STEP_NOISE = math.sqrt(1.25)
 
@@ -100,7 +101,7 @@ def spikes(data, error, *, mask=None, nsigma: float = 5.0) -> np.ndarray:
         if not new.any():
             break
         found |= new
-        step = _step(data, bad | found)
+        _restep(step, data, bad | found, new)
     return found
 
 
@@ -110,6 +111,28 @@ def _step(data, left_out) -> np.ndarray:
     count = ndimage.correlate((~left_out).astype(np.float32), _CROSS, mode="constant")
     with np.errstate(invalid="ignore", divide="ignore"):
         return data - ndimage.correlate(values, _CROSS, mode="constant") / count
+
+
+def _restep(step, data, left_out, changed) -> None:
+    """Make ``step`` (``_step`` of ``data`` before the pixels ``changed`` were left out) ``_step(data, left_out)``,
+    in place: only the 4 neighbours of those pixels change, so only theirs are computed again, as ``_step`` computes
+    them (its correlation sums in double precision: the same float32 values)."""
+    ny, nx = data.shape
+    ys, xs = np.nonzero(changed)
+    near_y = (ys[:, None] + _CROSS_OFFSETS[:, 0]).ravel()
+    near_x = (xs[:, None] + _CROSS_OFFSETS[:, 1]).ravel()
+    on_frame = (near_y >= 0) & (near_y < ny) & (near_x >= 0) & (near_x < nx)
+    targets = np.unique(near_y[on_frame] * nx + near_x[on_frame])
+    ty, tx = np.divmod(targets, nx)
+    total, count = np.zeros(ty.size), np.zeros(ty.size)
+    for dy, dx in _CROSS_OFFSETS:
+        y, x = ty + dy, tx + dx
+        used = (y >= 0) & (y < ny) & (x >= 0) & (x < nx)
+        used[used] = ~left_out[y[used], x[used]]
+        total[used] += data[y[used], x[used]]
+        count[used] += 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step[ty, tx] = data[ty, tx] - total.astype(np.float32) / count.astype(np.float32)
 
 
 def _sharp(data, left_out, step, candidates, threshold) -> np.ndarray:
