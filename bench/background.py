@@ -1,10 +1,12 @@
-"""Sky estimation of one frame: CPU seconds of stackphot.background.estimate_background with the default settings.
+"""Sky estimation of one frame: CPU seconds of stackphot.background.estimate_background with the default settings,
+and of the defect map's search for spikes in it (stackphot.defects.spikes, what find_defects does per frame).
 
     python bench/background.py [SIZE]
 
 Simulates one SIZE x SIZE frame (default 2048) as `make bench` does, ingests it, and times
 estimate_background (mesh, source mask, row destriping: config.yaml's background section) five times after
-a first call on a corner, printing each run's CPU time and their median, and the sky's and RMS's medians.
+a first call on a corner, printing each run's CPU time and their median, and the sky's and RMS's medians; then
+spikes five times.
 """
 
 import sys
@@ -16,6 +18,7 @@ import numpy as np
 import yaml
 
 from stackphot.background import estimate_background
+from stackphot.defects import spikes
 from stackphot.ingest import ingest_frame
 from stackphot.io import read_raw_frame
 from stackphot.simulate import SimulationConfig, simulate_frame_set, write_frame_set
@@ -42,6 +45,13 @@ def main(size: int = 2048, repeats: int = 5) -> None:
         seconds.append(time.process_time() - start)
     print(f"one {size} x {size} frame, {sky.describe()}")
     print(f"CPU s per run: {', '.join(f'{s:.2f}' for s in seconds)}; median {np.median(seconds):.2f}")
+    seconds = []
+    for _ in range(repeats):
+        start = time.process_time()
+        found = spikes(frame.data, frame.error, mask=frame.mask, nsigma=background["defects"]["nsigma"])
+        seconds.append(time.process_time() - start)
+    print(f"the defect map's spikes ({int(found.sum())} in this frame), CPU s per run: "
+          f"{', '.join(f'{s:.2f}' for s in seconds)}; median {np.median(seconds):.2f}")
 
 
 if __name__ == "__main__":
