@@ -159,6 +159,17 @@ def test_write_ecsv_and_read_ecsv_give_the_table_astropy_writes_and_reads(tmp_pa
         assert read_meta == meta
 
 
+def test_read_ecsv_names_the_file_of_a_damaged_table(tmp_path):
+    import pandas as pd
+
+    path = write_ecsv(tmp_path / "photometry.ecsv", pd.DataFrame({"frame": ["a", "b"], "flux": [1.5, 2.5]}))
+    written = path.read_text()
+    for damage in (("2.5", "2.5,7,8"), ("1.5", "one")):  # a row too long; text in a float column
+        path.write_text(written.replace(*damage))
+        with pytest.raises(ValueError, match="photometry.ecsv: its rows do not match its ECSV header"):
+            read_ecsv(path)
+
+
 def test_write_image_writes_the_bytes_astropy_writes(tmp_path, rng):
     header = fits.Header([("OBJECT", "M13", "target"), ("EXPTIME", 5.0, "[s]"), ("NOTE", "long " * 30)])
     data = rng.normal(size=(7, 5)).astype(np.float32)

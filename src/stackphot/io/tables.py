@@ -62,8 +62,11 @@ def read_ecsv(path):
     # Integers and booleans nullable until it is known that none is missing; pandas 3 parses floats exactly.
     types = {name: str if kind in "OSU" else "Int64" if kind in "iu" else "boolean" if kind == "b"
              else empty[name].dtype for name, kind in kinds.items()}
-    rows = pd.read_csv(path, skiprows=len(header), names=empty.colnames, dtype=types, keep_default_na=False,
-                       na_values={name: [""] for name in empty.colnames})
+    try:
+        rows = pd.read_csv(path, skiprows=len(header), names=empty.colnames, dtype=types, keep_default_na=False,
+                           na_values={name: [""] for name in empty.colnames})
+    except ValueError as error:  # pandas' ParserError is one too
+        raise ValueError(f"{path}: its rows do not match its ECSV header ({error}); remove it to have it made again")
     for name, kind in kinds.items():  # as astropy gives them
         if kind in "iub" and not rows[name].isna().any():
             rows[name] = rows[name].to_numpy(dtype=empty[name].dtype)
