@@ -70,8 +70,9 @@ def plot_light_curve(path, curve: pd.DataFrame, *, check: pd.DataFrame | None, c
             comparison_axes.plot(t, values, ".", ms=2, label=str(label))
             kept.append(values)
     # The panel spans the ensemble's curves: a dropped star's jumps (why it was dropped) would flatten them.
-    if kept and np.isfinite(np.concatenate(kept)).any():
-        low, high = np.nanmin(np.concatenate(kept)), np.nanmax(np.concatenate(kept))
+    kept = np.concatenate(kept) if kept else np.empty(0)
+    if np.isfinite(kept).any():
+        low, high = np.nanmin(kept), np.nanmax(kept)
         comparison_axes.set_ylim(low - 0.05 * (high - low) - 0.005, high + 0.05 * (high - low) + 0.005)
     comparison_axes.set_ylabel("comparisons\n(offset by 2%)")
     comparison_axes.set_xlabel(f"BJD (TDB) - {t0:.0f}")
