@@ -204,7 +204,9 @@ class SetResult:
     checks: str  # does the workflow give the reference's results
     plain: Usage | None = None  # bench/plain.py's process
     plain_stages: dict = field(default_factory=dict)  # its stage -> {"wall": s, "cpu": s}
-    shift_errors: dict = field(default_factory=dict)  # "workflow", "plain" -> {"rms", "max", "frames"} (px) or None
+    # "workflow", "plain" (their transforms), "workflow, by its stars", "Siril" (by its stars), "floor of the stars'
+    # measure" -> {"rms", "max", "frames"} (px) or None
+    shift_errors: dict = field(default_factory=dict)
     siril: dict | None = None  # siril.json: {"wall", "cpu", ...} or {"skipped": why}
 
 
@@ -250,7 +252,10 @@ def run_set(spec: FrameSetSpec, *, bench_dir: Path, cores: int) -> SetResult:
     plain_outcome = json.loads((work / "plain/plain.json").read_text())
     checks += "; " + compare_plain(results, plain_outcome["shifts"], np.load(work / "plain/stack.npy"))
     errors = {"workflow": shift_errors(results / "shifts.csv", frames, spec.size, plain_outcome["reference"]),
-              "plain": plain_outcome["shift_error"]}
+              "plain": plain_outcome["shift_error"],
+              **star_errors(results / "aligned", frames, plain_outcome["reference"])}
+    if "skipped" not in siril_outcome:
+        errors["Siril"] = siril_outcome["shift_error"]
     shutil.rmtree(results)
     (work / "plain/stack.npy").unlink()
     return SetResult(spec, jobs, beyond_jobs, workflow, beyond, reference, outcome["stages"], checks, plain,
@@ -305,6 +310,34 @@ def shift_errors(shifts_csv: Path, frames: Path, size: int, reference: str) -> d
         return None
     return {"rms": float(np.sqrt(np.mean(np.square(distances)))), "max": float(max(distances)),
             "frames": len(distances)}
+
+
+def star_errors(aligned: Path, frames: Path, reference: str) -> dict:
+    """The workflow's aligned frames' registration read off their stars (bench/star_offsets.py, as Siril's is), and
+    that measure's floor: the frames moved by their true shifts. Empty without a truth table, or where the
+    frames turn or change scale (no shift moves them right)."""
+    import star_offsets
+    from astropy.io import fits
+
+    from stackphot.simulate import TRUTH_SHIFTS
+
+    if not (frames / TRUTH_SHIFTS).is_file():
+        return {}
+    truth = pd.read_csv(frames / TRUTH_SHIFTS).set_index("frame")
+    if (truth.rotation != 0).any() or (truth.scale != 1).any():
+        return {}
+    others = [name for name in truth.index if name != reference]
+    # The truth's shifts line each frame up with the first; the stars' places move into the reference's pixels.
+    to_reference = truth.loc[reference, ["dy", "dx"]].to_numpy(float)
+    raw = {path.stem: path for path in frames.glob("*.fits")}
+    shape = fits.getdata(raw[reference]).shape
+    places = star_offsets.reference_stars(frames / "truth_stars.csv", shape, offset=-to_reference)
+    aligned_errors = star_offsets.offsets([aligned / f"{name}.fits" for name in others],
+                                          aligned / f"{reference}.fits", places)
+    true_shifts = [truth.loc[name, ["dy", "dx"]].to_numpy(float) - to_reference for name in others]
+    floor = star_offsets.true_shift_offsets([raw[name] for name in others], raw[reference], true_shifts, places)
+    return {"workflow, by its stars": star_offsets.summary(aligned_errors),
+            "floor of the stars' measure": star_offsets.summary(floor)}
 
 
 def set_rows(result: SetResult) -> list[dict]:
@@ -393,16 +426,21 @@ def acceptance_plain(results: list[SetResult]) -> pd.DataFrame:
     return _figure_table(figures)
 
 
+SHIFT_ERRORS = (("workflow", "its transforms"), ("plain", "its shifts"), ("workflow, by its stars", "stars"),
+                ("Siril", "stars"), ("floor of the stars' measure", "stars"))
+
+
 def shift_table(results: list[SetResult]) -> pd.DataFrame:
-    """Per set, the workflow's and the plain recipe's registration errors against the truth (px)."""
+    """Per set, each registration's errors against the truth (px), and how they were measured."""
     rows = []
     for r in results:
-        row = {"set": r.spec.name}
-        for who in ("workflow", "plain"):
-            error = r.shift_errors.get(who) or {}
-            row |= {f"{who} RMS px": error.get("rms", math.nan), f"{who} max px": error.get("max", math.nan)}
-        rows.append(row)
-    return pd.DataFrame(rows)
+        for who, how in SHIFT_ERRORS:
+            if who in r.shift_errors:
+                error = r.shift_errors[who] or {}
+                rows.append({"set": r.spec.name, "registration": who.removesuffix(", by its stars"), "measured by": how,
+                             "RMS px": error.get("rms", math.nan), "max px": error.get("max", math.nan),
+                             "frames": error.get("frames", math.nan)})
+    return pd.DataFrame(rows, columns=["set", "registration", "measured by", "RMS px", "max px", "frames"])
 
 
 def _figure_table(figures) -> pd.DataFrame:
@@ -463,8 +501,11 @@ def report(results: list[SetResult], *, cores: int, machine_text: str, load: tup
         "",
         "## Registration against the simulation's truth",
         "",
-        "RMS and largest distance over the frames (the reference left out), each frame's the RMS over a grid on it",
-        "between where its measured and its true transform put the pixels.",
+        "RMS and largest distance over the frames (the reference left out). By its transforms: each frame's RMS over",
+        "a grid on it between where its measured and its true transform put the pixels. By the stars",
+        "(bench/star_offsets.py): the median offset of the bright isolated stars between each registered frame and the",
+        "reference, for Siril (which keeps no transform) and the workflow's aligned frames alike; its floor is what it",
+        "reads of the frames moved by their true shifts with a cubic spline.",
         "",
         shift_table(results).replace({np.nan: None}).to_markdown(index=False, floatfmt=".4f", missingval=""),
     ]

@@ -6,8 +6,12 @@ sequence as a sigma-clipped mean (``rej s 3 3``, the recipe's rejection) with ad
 uses ``--cores`` threads (``setcpu``), as the workflow is given its cores. Its wall time and the CPU time of
 siril-cli and what it started (``getrusage(RUSAGE_CHILDREN)``, before and after) go to ``siril.json``.
 
-Without siril-cli this prints one line and writes ``{"skipped": "siril-cli not found"}``. Only the script's text is
-tested (tests/test_bench_plain.py): Siril was not installable where this was written, so no run has checked it.
+Siril 1.0 (Debian 12's ``apt-get install siril``) applies its star alignment to the pixels and keeps no transform,
+so where the frames carry the simulator's truth, how well Siril registered them is read off the stars of its
+registered frames (bench/star_offsets.py, the measure run_bench.py also takes of the workflow's aligned frames):
+``shift_error`` in ``siril.json``. Without siril-cli this prints one line and writes
+``{"skipped": "siril-cli not found"}``; ``pytest tests/test_bench_plain.py -k siril_runs`` runs a small set through
+it where it is installed.
 
     python bench/siril.py FRAMES OUT_DIR [--cores 2] [--two-pass]
 """
@@ -21,9 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-# Siril's commands and options as documented for 1.2 (requires, setcpu, convert -out=, register -2pass, seqapplyreg,
-# stack rej s LOW HIGH -norm=addscale -output_norm -out=).
-MINIMUM_VERSION = "1.2.0"
+from astropy.io import fits
+
+# Siril's commands and options as documented for 1.0 (requires, setcpu, convert -out=, register, stack rej s LOW HIGH
+# -norm=addscale -output_norm -out=); register -2pass and seqapplyreg came with 1.2.
+MINIMUM_VERSION = "1.0.0"
+TWO_PASS_VERSION = "1.2.0"
 SEQUENCE = "light"
 SIGMA_LOW = SIGMA_HIGH = 3
 
@@ -37,7 +44,7 @@ def siril_script(out_dir, *, cores: int = 2, two_pass: bool = False) -> str:
     """The Siril script (.ssf) run in the frames folder: the stack lands in ``out_dir/stack.fit``."""
     out_dir = Path(out_dir).resolve()
     lines = [
-        f"requires {MINIMUM_VERSION}",
+        f"requires {TWO_PASS_VERSION if two_pass else MINIMUM_VERSION}",
         f"setcpu {cores}",
         f"convert {SEQUENCE} {_quoted(f'-out={out_dir}')}",
         f"cd {_quoted(str(out_dir))}",
@@ -69,7 +76,27 @@ def run_siril(frames, out_dir, *, cores: int = 2, two_pass: bool = False) -> dic
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if completed.returncode != 0:
         sys.exit(f"siril-cli failed (exit {completed.returncode}); see {out_dir / 'siril.log'}")
-    return {"wall": wall, "cpu": cpu, "cores": cores, "stack": str(out_dir / "stack.fit"), "script": str(script)}
+    return {"wall": wall, "cpu": cpu, "cores": cores, "stack": str(out_dir / "stack.fit"), "script": str(script),
+            **registration_error(frames, out_dir)}
+
+
+def registration_error(frames, out_dir) -> dict:
+    """How far Siril's registered frames lie from its reference, by their stars (``star_offsets``), against the
+    simulator's truth in ``frames``: ``registered`` (how many of the frames Siril wrote registered) and
+    ``shift_error`` (None without a truth table, or when Siril left a frame out: then its files no longer follow
+    the frames' order)."""
+    import star_offsets
+
+    names = sorted(path for path in Path(frames).iterdir() if path.suffix in (".fits", ".fit", ".fts"))
+    registered = sorted(Path(out_dir).glob(f"r_{SEQUENCE}_*.fit"))
+    truth = Path(frames) / "truth_stars.csv"
+    if not truth.is_file() or len(registered) != len(names):
+        return {"registered": len(registered), "shift_error": None}
+    # Siril's reference is its sequence's first image, the first frame in name order (the truth's own reference).
+    shape = fits.getdata(registered[0]).shape
+    places = star_offsets.reference_stars(truth, shape)
+    distances = star_offsets.offsets(registered[1:], registered[0], places)
+    return {"registered": len(registered), "shift_error": star_offsets.summary(distances)}
 
 
 def main(argv=None):

@@ -1,7 +1,10 @@
 """Issue 22's independent references for `make bench`: the plain recipe (bench/plain.py) finds the simulator's shifts,
-Siril's script (bench/siril.py) holds the commands it should, and bench/run_bench.py's figures against both."""
+Siril's script (bench/siril.py) holds the commands it should and, where siril-cli is installed, registers a small set;
+the stars' measure of registered frames (bench/star_offsets.py) reads a known misregistration; and
+bench/run_bench.py's figures against them."""
 
 import json
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -16,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import plain
 import run_bench
 import siril
+import star_offsets
 from run_bench import FrameSetSpec, SetResult, Usage
 
 # Three small frames with the default dataset's detector (hot pixels, row banding, cosmic rays), moved by up to 6 px.
@@ -82,9 +86,10 @@ def test_plain_stack_in_row_blocks_equals_one_sigma_clip_of_the_cube(rng):
 def test_siril_script_converts_registers_and_stacks(tmp_path):
     out = tmp_path / "siril out"
     lines = siril.siril_script(out, cores=2).splitlines()
-    assert lines == ["requires 1.2.0", "setcpu 2", f'convert light "-out={out.resolve()}"', f'cd "{out.resolve()}"',
+    assert lines == ["requires 1.0.0", "setcpu 2", f'convert light "-out={out.resolve()}"', f'cd "{out.resolve()}"',
                      "register light", "stack r_light rej s 3 3 -norm=addscale -output_norm -out=stack"]
     two_pass = siril.siril_script(tmp_path, cores=1, two_pass=True).splitlines()
+    assert two_pass[0] == "requires 1.2.0"  # -2pass and seqapplyreg came with Siril 1.2
     assert two_pass[4:6] == ["register light -2pass", "seqapplyreg light"]
     assert two_pass[2] == f"convert light -out={tmp_path.resolve()}"
 
@@ -127,5 +132,49 @@ def test_table_and_acceptance_against_the_plain_recipe_and_siril():
     assert figures.value.tolist() == [1.25, 0.6] and figures.met.tolist() == ["yes", "yes"]
     with_siril = run_bench.acceptance_plain([result_with_plain({"wall": 3.0, "cpu": 5.0})])
     assert with_siril.value.tolist()[2:] == [2.0, 2.0] and with_siril.met.tolist()[2:] == ["", ""]
-    shifts = run_bench.shift_table([result_with_plain(None)])
-    assert shifts.iloc[0]["workflow RMS px"] == 0.01 and np.isnan(shifts.iloc[0]["plain RMS px"])
+    shifts = run_bench.shift_table([result_with_plain(None)]).set_index("registration")
+    assert shifts.loc["workflow", ["measured by", "RMS px", "frames"]].tolist() == ["its transforms", 0.01, 59]
+    assert np.isnan(shifts.loc["plain", "RMS px"]) and len(shifts) == 2
+
+
+# Frames with room for isolated stars at star_offsets.EDGE from the edges; the frame moves by up to 6 px.
+STAR_FIELD = {"shape": (256, 256), "n_frames": 3, "seed": 11, "n_cluster_stars": 0, "n_field_stars": 150,
+              "flux_range": (2e4, 2e6), "max_offset": 6.0}
+
+
+@pytest.fixture(scope="module")
+def star_field(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("stars") / "frames"
+    write_frame_set(simulate_frame_set(**STAR_FIELD), folder)
+    return folder
+
+
+def test_the_stars_measure_reads_a_known_misregistration(star_field, tmp_path):
+    from astropy.io import fits
+    from scipy import ndimage
+
+    truth = pd.read_csv(star_field / TRUTH_SHIFTS).set_index("frame")
+    frames = sorted(star_field.glob("frame_*.fits"))
+    places = star_offsets.reference_stars(star_field / "truth_stars.csv", (256, 256))
+    assert star_offsets.bright(fits.getdata(frames[0]), places).sum() >= 8
+    shifts = [truth.loc[path.stem, ["dy", "dx"]].to_numpy(float) for path in frames[1:]]
+    floor = star_offsets.true_shift_offsets(frames[1:], frames[0], shifts, places)
+    assert max(floor) < 0.02
+    # Registered by hand, the second frame 0.1 px too far in y and the third 0.08 px short in x.
+    errors = [(0.1, 0.0), (0.0, -0.08)]
+    registered = []
+    for path, shift, error in zip(frames[1:], shifts, errors):
+        registered.append(tmp_path / path.name)
+        moved = ndimage.shift(fits.getdata(path).astype(float), shift + error, order=3, mode="nearest")
+        fits.writeto(registered[-1], moved)
+    distances = star_offsets.offsets(registered, frames[0], places)
+    np.testing.assert_allclose(distances, [0.1, 0.08], atol=0.02)
+    assert star_offsets.summary(distances)["frames"] == 2 and star_offsets.summary([]) is None
+
+
+@pytest.mark.skipif(shutil.which("siril-cli") is None, reason="siril-cli is not installed (apt-get install siril)")
+def test_siril_runs_registers_every_frame_and_is_measured_by_its_stars(star_field, tmp_path):
+    siril.main([str(star_field), str(tmp_path / "siril"), "--cores", "1"])
+    outcome = json.loads((tmp_path / "siril/siril.json").read_text())
+    assert outcome["registered"] == 3 and outcome["cpu"] > 0
+    assert outcome["shift_error"]["frames"] == 2 and outcome["shift_error"]["max"] < 0.1
