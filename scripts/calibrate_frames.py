@@ -2,9 +2,8 @@
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from stackphot.calibrate import calibrate_light, hot_pixels, read_master, zero_level
+from stackphot.calibrate import calibrate_light, hot_in_any, night_read_noise, read_master, zero_level
+from stackphot.calibrate.noise import light_read_noise
 from stackphot.io import frame_stem, read_image, write_product
 from stackphot.provenance import Product
 from stackphot.scripting import run_script
@@ -19,9 +18,7 @@ def main(smk, log):
     bias = next((master for master in masters if master.kind == "bias"), None)
     darks = {master.exptime: master for master in masters if master.kind == "dark"}
     flats = {master.filter: master for master in masters if master.kind == "flat"}
-    hot = np.zeros(masters[0].data.shape, bool)
-    for dark in darks.values():
-        hot |= hot_pixels(dark, nsigma=params.hot_nsigma)
+    hot = hot_in_any(darks.values(), masters[0].data.shape, nsigma=params.hot_nsigma)
     log.info("%d hot pixels in the master darks", hot.sum())
     for path, output in zip(smk.input.frames, smk.output.frames, strict=True):
         name = frame_stem(path)
@@ -29,19 +26,20 @@ def main(smk, log):
         data, header, ext = read_image(path, "MASK")
         zero = zero_level(light["exptime"], bias=bias, darks=darks)
         flat = flats.get(light["flat"])
+        read_noise = light_read_noise(header, night_read_noise(masters))  # (e-, the card's comment)
         result = calibrate_light(data, ext["MASK"], zero=zero, flat=flat, gain=header["GAIN"],
-                                 read_noise=header["RDNOISE"], hot=hot if darks else None,
-                                 min_flat=params.min_flat)
+                                 read_noise=read_noise[0], hot=hot if darks else None, min_flat=params.min_flat)
         flat_text = f"divided by the master flat {light['flat']}" if flat is not None else "no flat"
         log.info("%s: less %s, %s", name, zero.description, flat_text)
         for warning in light["warnings"]:
             log.warning("%s: %s", name, warning)
         cards = {"CALZERO": (zero.description[:68], "subtracted"),
-                 "CALFLAT": (light["flat"] if flat is not None else "none", "master flat divided by")}
-        product = Product(result.data, {"ERR": result.error, "MASK": result.mask}, cards,
-                          [f"stackphot calibrate: less {zero.description}, {flat_text}",
-                           "ERR: Poisson noise above the zero level, read noise, the masters' errors"])
-        write_product(output, product, header)
+                 "CALFLAT": (light["flat"] if flat is not None else "none", "master flat divided by"),
+                 "RDNOISE": read_noise}
+        write_product(output, Product(result.data, {"ERR": result.error, "MASK": result.mask}, cards,
+                                      [f"stackphot calibrate: less {zero.description}, {flat_text}",
+                                       "ERR: Poisson noise above the zero level, read noise, the masters' errors"]),
+                      header)
 
 
 if __name__ == "__main__":

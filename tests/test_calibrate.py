@@ -9,8 +9,12 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from stackphot.calibrate import (HOT, LOW_RESPONSE, CombineOptions, calibrate_light, hot_pixels, master_bias,
-                                 master_dark, master_flat, zero_level)
+from stackphot.calibrate import (HOT, LOW_RESPONSE, CombineOptions, MeasuredReadNoise, calibrate_light, hot_pixels,
+                                 master_bias, master_dark, master_flat, master_product, measure_read_noise,
+                                 night_read_noise, read_master, zero_level)
+from stackphot.calibrate.noise import frames_noise, read_noise_for
+from stackphot.frames import header_warnings
+from stackphot.io import write_product
 from stackphot.inventory import describe_frame, inventory, kind_of_word, plan_calibration
 from stackphot.io import FrameError
 
@@ -221,3 +225,76 @@ def test_a_colour_sensors_flat_is_normalised_colour_by_colour(tmp_path):
             expected = vignetting[row::2, column::2] / np.median(vignetting[row::2, column::2])
             assert np.abs(cell / expected - 1).max() < 0.005
     assert np.median(as_one.data[0::2, 1::2]) < 0.5
+
+
+def test_the_read_noise_is_measured_from_pairs_of_bias_frames_or_darks(night):
+    paths, truth = night
+    measured = measure_read_noise(paths["bias"], gain=GAIN)
+    # The difference of two frames cancels the bias' pattern; the uint16 rounding adds 1/12 ADU^2 to each frame.
+    assert measured.source == "2 pairs of bias frames"
+    assert measured.electrons == pytest.approx(np.hypot(READ_NOISE, GAIN / np.sqrt(12)), rel=0.02)
+    assert measured.adu == pytest.approx(measured.electrons / GAIN)
+    # Darks also hold their dark current's Poisson noise (0.5 e-/s for 10 s); a pixel's hot one flickers, clipped.
+    dark = measure_read_noise(paths["dark"], gain=GAIN, what="10 s darks")
+    assert dark.source == "2 pairs of 10 s darks"
+    assert dark.electrons == pytest.approx(np.sqrt(READ_NOISE**2 + GAIN**2 / 12 + 0.5 * 10), rel=0.03)
+    assert measure_read_noise(paths["bias"][:1], gain=GAIN) is None  # no pair
+
+
+def test_the_measured_read_noise_goes_with_its_master_and_the_bias_wins(night, tmp_path):
+    paths, _ = night
+    bias = master_bias(paths["bias"], gain=GAIN, read_noise=READ_NOISE, options=MEAN)
+    bias.read_noise = MeasuredReadNoise(9.1, 9.1 / GAIN, "2 pairs of bias frames")
+    write_product(tmp_path / "master_bias.fits", master_product(bias), fits.Header())
+    again = read_master(tmp_path / "master_bias.fits")
+    assert again.read_noise == bias.read_noise
+    short, long = (master_dark(paths["dark"], exptime, bias=None, gain=GAIN, read_noise=READ_NOISE, options=MEAN)
+                   for exptime in (10.0, 30.0))
+    short.read_noise = MeasuredReadNoise(9.4, 9.4 / GAIN, "2 pairs of 10 s darks")
+    long.read_noise = MeasuredReadNoise(11.0, 11.0 / GAIN, "2 pairs of 30 s darks")
+    assert night_read_noise([long, short, None]) is short.read_noise
+    assert night_read_noise([long, again, short]) == bias.read_noise
+    assert night_read_noise([None]) is None
+
+
+def test_a_given_read_noise_wins_and_is_checked_against_the_measured_one():
+    measured = MeasuredReadNoise(16.7, 6.46, "2 pairs of 1.5 s darks")
+    assert read_noise_for(0.0, "assumed", measured) == (16.7, "measured: 2 pairs of 1.5 s darks", None)
+    assert read_noise_for(0.0, "assumed", None) == (0.0, "assumed", None)
+    assert read_noise_for(15.0, "config", measured) == (15.0, "config", None)  # within 25%
+    assert read_noise_for(9.0, "header RDNOISE", measured) == (
+        9.0, "header RDNOISE", "read noise 9 e- (header RDNOISE), but 2 pairs of 1.5 s darks measure 16.70 e-")
+
+
+def test_the_frames_table_warns_of_a_read_noise_far_from_the_measured_one(tmp_path):
+    def ingested(name, value, source):
+        header = fits.Header([("RDNOISE", value, f"e- ({source})")])
+        path = tmp_path / f"{name}.fits"
+        fits.PrimaryHDU(np.zeros((2, 2), np.float32), header).writeto(path)
+        return path
+
+    measured = MeasuredReadNoise(16.7, 6.46, "2 pairs of 1.5 s darks")
+    assumed = [ingested(f"a{i}", 0.0, "assumed") for i in range(2)]
+    assert header_warnings(assumed) == ["2 of 2 frames: no read noise in the config or header (RDNOISE, READNOIS, "
+                                        "RON): assuming 0; set ingest: read_noise"]
+    assert header_warnings(assumed, measured) == []
+    given = [ingested("g0", 9.0, "header RDNOISE"), ingested("g1", 16.0, "header RDNOISE")]
+    assert header_warnings(given, measured) == [
+        "1 of 2 frames: read noise 9 e- (header RDNOISE), but 2 pairs of 1.5 s darks measure 16.70 e-"]
+
+
+def test_a_masters_frames_take_the_read_noise_they_measure_where_nothing_gives_it(night):
+    paths, _ = night
+    header = fits.Header({"GAIN": GAIN})  # no read noise card
+    bias = frames_noise(header, paths["bias"], kind="bias")
+    assert bias.read_noise == pytest.approx(bias.measured.electrons) and bias.warnings == []
+    assert bias.read_noise_source == "measured: 2 pairs of bias frames"
+    flat = frames_noise(header, paths["flat"], kind="flat", night=bias.measured)
+    assert (flat.read_noise, flat.measured) == (bias.read_noise, None)
+    assert frames_noise(header, paths["dark"], kind="dark", night=bias.measured).measured is None  # the bias' counts
+    alone = frames_noise(header, paths["flat"], kind="flat")
+    assert (alone.read_noise, alone.read_noise_source) == (0.0, "assumed")
+    assert alone.warnings == ["no read noise in the config or header (RDNOISE, READNOIS, RON): assuming 0; "
+                              "set ingest: read_noise"]
+    wrong = frames_noise(fits.Header({"GAIN": GAIN, "RDNOISE": 4.0}), paths["bias"], kind="bias")
+    assert wrong.read_noise == 4.0 and wrong.warnings[0].startswith("read noise 4 e- (header RDNOISE), but 2 pairs")

@@ -1,6 +1,6 @@
 """Calibration through the workflow on small simulated nights: the masters of one night reused by another from
-the config (`calibrate: bias, darks, flats`), the sensor temperature checked, and calibration that cannot be
-used refused before any job runs."""
+the config (`calibrate: bias, darks, flats`), the sensor temperature checked, the read noise no card gives measured
+from the bias frames, and calibration that cannot be used refused before any job runs."""
 
 import re
 
@@ -36,16 +36,17 @@ def write_lights(folder, camera):
     sky = np.full(SHAPE, 300.0)
     for index, (name, temperature) in enumerate(LIGHT_TEMPERATURES.items()):
         write(folder / f"{name}.fits", expose(camera, sky, exptime=EXPTIME, seed=50 + index), IMAGETYP="Light Frame",
-              EXPTIME=EXPTIME, FILTER="V", CCD_TEMP=temperature, GAIN=camera.gain, RDNOISE=camera.read_noise)
+              EXPTIME=EXPTIME, FILTER="V", CCD_TEMP=temperature, GAIN=camera.gain)
 
 
 @pytest.fixture(scope="module")
 def nights(tmp_path_factory, camera):
     """Night A with its bias, darks and flats beside its lights; night B, the same lights alone, calibrated
-    with A's master bias and master dark (ready masters, from the config) and A's flats folder."""
+    with A's master bias and master dark (ready masters, from the config) and A's flats folder. No frame has a
+    read noise card."""
     root = tmp_path_factory.mktemp("calibration_workflow")
     night_a = root / "night_a"
-    cards = dict(GAIN=camera.gain, RDNOISE=camera.read_noise, CCD_TEMP=-10.0)
+    cards = dict(GAIN=camera.gain, CCD_TEMP=-10.0)
     for index, frame in enumerate(bias_frames(camera, 3, seed=1)):
         write(night_a / "bias" / f"bias_{index}.fits", frame, EXPTIME=0.0, **cards)
     for index, frame in enumerate(dark_frames(camera, 3, exptime=EXPTIME, seed=2)):
@@ -59,7 +60,7 @@ def nights(tmp_path_factory, camera):
     write_lights(night_b, camera)
     listed = {"bias": str(masters / "master_bias.fits"), "darks": [str(masters / "master_dark_30s.fits")],
               "flats": str(night_a / "flats")}
-    run_b = run_snakemake(root / "work_b", {"data": str(night_b), "calibrate": listed}, "calibrate")
+    run_b = run_snakemake(root / "work_b", {"data": str(night_b), "calibrate": listed}, "ingest", "calibrate")
     return root, run_a, run_b
 
 
@@ -82,6 +83,26 @@ def test_a_night_reuses_another_nights_masters_from_the_config(nights):
     assert (table[table.file.str.endswith("flat_0.fits")].kind_source == "listed in calibrate: flats").all()
     assert (table[table.file.str.endswith("master_bias.fits")].kind_source ==
             "IMAGETYP 'Master Bias', listed in calibrate: bias").all()
+
+
+def test_the_read_noise_no_card_gives_is_measured_from_the_bias_frames(nights, camera):
+    root, _, _ = nights
+    measured = {}
+    for night in ("night_a", "night_b"):  # B's from A's master bias, a ready master that carries it
+        results = root / f"work_{night[-1]}" / "results" / night
+        frames = pd.read_csv(results / "frames.csv")
+        measured[night] = frames.read_noise.unique().tolist()
+        log = (root / f"work_{night[-1]}" / "logs" / night / "tabulate_frames.log").read_text()
+        assert "read noise measured from 1 pair of bias frames" in log and "assuming 0" not in log
+        header = fits.getheader(results / "calibrate" / "light_0.fits")
+        assert header.comments["RDNOISE"] == "e- (measured: 1 pair of bias frames)"
+        assert header["RDNOISE"] == pytest.approx(frames.read_noise[0], rel=1e-6)  # the table's 7 digits
+    # One pair of 64 x 80 frames: 1% of the camera's 10 e-, and the uint16 rounding's 1/12 ADU^2.
+    assert len(measured["night_a"]) == 1 and measured["night_a"] == measured["night_b"]
+    assert measured["night_a"][0] == pytest.approx(np.hypot(camera.read_noise, camera.gain / np.sqrt(12)), rel=0.04)
+    master = fits.getheader(root / "work_a" / "results" / "night_a" / "calibrate" / "master_bias.fits")
+    assert master["RNSOURCE"] == "1 pair of bias frames"
+    assert master["RNMEAS"] == pytest.approx(measured["night_a"][0], rel=1e-6)
 
 
 def test_a_light_warmer_than_its_dark_is_warned_about(nights):

@@ -7,6 +7,8 @@ import pytest
 from astropy.io import fits
 from astropy.stats import sigma_clipped_stats
 
+from stackphot.calibrate.noise import CLIPPED_STD
+
 from conftest import shared_set
 from workflow_helpers import run_snakemake
 
@@ -74,3 +76,27 @@ def test_the_stack_of_the_lights_has_a_sky_flat_within_its_noise(night):
         print(f"{label} stack: corners / centre {np.round(corner_ratios(stack), 4)}, corner - centre in units of "
               f"the stack's noise ({noise:.2f} ADU): {np.round(departures[label], 2)}")
     assert departures["raw"].max() < -3 and np.abs(departures["calibrated"]).max() < 1
+
+
+def test_the_read_noise_no_card_gives_is_measured_from_the_flats_darks(night):
+    """The night has no bias and no read noise card: its 1.5 s darks measure it. Independently, the plain standard
+    deviation of each pair's difference, the pixels their median shows hot left out."""
+    results, _ = night
+    darks = sorted((shared_set("bsu_sn2022yid") / "Darks" / "1p5s").glob("*.fit"))
+    frames = [fits.getdata(path).astype(float) for path in darks]
+    median = np.median(frames, axis=0)
+    cool = np.abs(median - np.median(median)) < 5 * 1.4826 * np.median(np.abs(median - np.median(median)))
+    gain = 2.58  # EGAIN
+    independent = np.median([np.std((frames[a] - frames[b])[cool]) / np.sqrt(2) * gain for a, b in ((0, 1), (2, 3))])
+    table = pd.read_csv(results / "frames.csv")
+    print(f"read noise {table.read_noise[0]:.3f} e-, independently {independent:.3f} e-")
+    assert table.read_noise.nunique() == 1 and table.read_noise[0] == pytest.approx(independent, rel=0.02)
+    # The calibrated lights' error maps against their measured noise (neighbouring pixels' differences over
+    # sqrt(2), clipped and corrected as the measure is): 0.80 with the read noise taken as 0.
+    for light in sorted((results / "calibrate").glob("SN2022yid*.fits")):
+        with fits.open(light) as hdul:
+            data, error, good = hdul[0].data, hdul["ERR"].data, hdul["MASK"].data == 0
+        pairs = good[:, 1:] & good[:, :-1]
+        noise = sigma_clipped_stats((data[:, 1:] - data[:, :-1])[pairs], maxiters=10)[2] / np.sqrt(2) / CLIPPED_STD
+        print(f"{light.stem}: median error {np.median(error[good]):.2f} ADU, measured noise {noise:.2f} ADU")
+        assert 0.85 < np.median(error[good]) / noise < 1.05

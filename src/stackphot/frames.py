@@ -11,17 +11,18 @@ from typing import NamedTuple
 import pandas as pd
 from astropy.io import fits
 
-from stackphot.ingest import header_notes
+from stackphot.ingest import READ_NOISE_ASSUMED, assumed, header_notes, mismatch, noise_source
 from stackphot.io import FrameError, frame_stem
 
 
-def frames_table(paths, raw_paths=None, calibration=None, group=None) -> pd.DataFrame:
+def frames_table(paths, raw_paths=None, calibration=None, group=None, read_noise=None) -> pd.DataFrame:
     """One row per ingested frame (``paths``): name, raw file, shape, FILTER, EXPTIME, DATE-OBS, the
     mid-exposure time and what it was found from (``mid_exposure``), gain, read noise, checksum. ``raw_paths``, the raw files in the same order, give the column ``path`` (and errors the
     full path of each file). ``group``, the name of the frames' group where their night has several
     (inventory.groups), gives the column ``group``.
     ``calibration``, by frame name, ``(what is done to it, what that lacks)`` in words, for a night with
-    calibration frames: the columns ``calibration`` and ``calibration_warning``.
+    calibration frames: the columns ``calibration`` and ``calibration_warning``. ``read_noise``, what the night's
+    bias or dark frames measure (``calibrate.night_read_noise``), stands in where a frame's read noise was assumed.
 
     Raises
     ------
@@ -42,7 +43,8 @@ def frames_table(paths, raw_paths=None, calibration=None, group=None) -> pd.Data
                 "date_obs": header.get("DATE-OBS"),
                 **mid_exposure(header)._asdict(),
                 "gain": header.get("GAIN"),
-                "read_noise": header.get("RDNOISE"),
+                "read_noise": (read_noise.electrons if read_noise is not None and assumed(header, "RDNOISE")
+                               else header.get("RDNOISE")),
                 "sha256": header.get("ORIGSHA"),
             }
         )
@@ -64,11 +66,22 @@ def frames_table(paths, raw_paths=None, calibration=None, group=None) -> pd.Data
     return table
 
 
-def header_warnings(paths) -> list[str]:
+def header_warnings(paths, read_noise=None) -> list[str]:
     """What ingest noted of the headers of the ingested frames ``paths`` (``ingest.header_notes``: an assumed
     gain or read noise, cards left out as not valid FITS), each once with how many frames it holds for
-    (``5 of 5 frames: ...``): said once for the dataset, not once per frame in every ingest job's log."""
-    counts = Counter(note for path in paths for note in dict.fromkeys(header_notes(fits.getheader(path))))
+    (``5 of 5 frames: ...``): said once for the dataset, not once per frame in every ingest job's log. With the
+    night's measured ``read_noise`` (as ``frames_table``'s), no read noise is assumed, and a given one that the
+    frames of no light measure far from is (``ingest.mismatch``)."""
+    def notes(header):
+        found = header_notes(header)
+        if read_noise is None or "RDNOISE" not in header:
+            return found
+        if assumed(header, "RDNOISE"):
+            return [note for note in found if note != READ_NOISE_ASSUMED]
+        warning = mismatch(header["RDNOISE"], noise_source(header, "RDNOISE"), read_noise)
+        return found + [warning] if warning else found
+
+    counts = Counter(note for path in paths for note in dict.fromkeys(notes(fits.getheader(path))))
     return [f"{count} of {len(paths)} frames: {note}" for note, count in counts.items()]
 
 

@@ -69,6 +69,27 @@ class NoiseModel:
         return self.gain_source == "assumed"
 
 
+@dataclass(frozen=True)
+class MeasuredReadNoise:
+    """A read noise measured from pairs of frames: in electrons and ADU, and from what, in words."""
+
+    electrons: float
+    adu: float
+    source: str  # "4 pairs of bias frames", "2 pairs of 1.5 s darks"
+
+
+# A read noise the config or the header gives that the frames measure further from than this is worth a warning.
+MISMATCH = 0.25
+
+
+def mismatch(given: float, given_source: str, measured: MeasuredReadNoise | None) -> str | None:
+    """A warning where the night's frames measure a read noise more than ``MISMATCH`` away from the one the
+    config or the header gives (``given`` e-, from ``given_source``); else None."""
+    if measured is None or abs(measured.electrons - given) <= MISMATCH * max(given, 1e-9):
+        return None
+    return f"read noise {given:g} e- ({given_source}), but {measured.source} measure {measured.electrons:.2f} e-"
+
+
 def _header_value(header, keys):
     """The first of ``keys`` in the header, as a number and where it came from; (None, None) if none is there.
 
@@ -333,11 +354,24 @@ def ingest_product(raw: RawFrame, *, gain=None, read_noise=None, saturation=None
     return Ingested(product, frame)
 
 
+def noise_source(header: fits.Header, key: str) -> str | None:
+    """Where an ingested frame's noise card ``key`` (GAIN, RDNOISE) came from, as its comment says (``config``,
+    ``header EGAIN``, ``assumed``); None without the card."""
+    if key not in header:
+        return None
+    found = re.search(r"\((.*)\)$", header.comments[key])
+    return found[1] if found else None
+
+
+def assumed(header: fits.Header, key: str) -> bool:
+    """Whether an ingested frame's noise card ``key`` (GAIN, RDNOISE) holds an assumed value."""
+    return noise_source(header, key) == "assumed"
+
+
 def header_notes(header: fits.Header) -> list[str]:
     """What ``ingest_product`` noted of an ingested frame's raw header, from the cards it wrote: an assumed
     gain or read noise (their comments say ``assumed``), the cards left out as not valid FITS (BADCARDS)."""
-    notes = [note for key, note in (("GAIN", GAIN_ASSUMED), ("RDNOISE", READ_NOISE_ASSUMED))
-             if key in header and "(assumed)" in header.comments[key]]
+    notes = [note for key, note in (("GAIN", GAIN_ASSUMED), ("RDNOISE", READ_NOISE_ASSUMED)) if assumed(header, key)]
     if "BADCARDS" in header:
         notes.append(f"{LEFT_OUT}: {header['BADCARDS']}")
     return notes

@@ -641,6 +641,14 @@ def master_files(dataset, kinds=("bias", "dark", "flat")):
     ]
 
 
+def zero_level_masters(dataset):
+    """The master bias and darks of a night with calibration frames (none without), whose frames of no light
+    measure the camera's read noise for the frames table (stackphot.calibrate.noise)."""
+    if DATASETS[dataset].calibration is None:
+        return []
+    return master_files(dataset, ("bias", "dark"))
+
+
 def master_params(dataset, kind, exptime=None, flat=None, warnings=()):
     """The params of a master rule: the noise model, the combine, what the master is and what its log warns of."""
     return {

@@ -34,6 +34,7 @@ rule tabulate_frames:
     """One row per frame: file, shape, exposure, date, noise model; checks that all frames match."""
     input:
         frames=per_frame("results/{dataset}/ingest/{frame}.fits"),
+        masters=lambda wildcards: zero_level_masters(wildcards.dataset),
     output:
         table="results/{dataset}/frames.csv",
     log:

@@ -29,6 +29,14 @@ def hot_pixels(dark: Master, *, nsigma: float) -> np.ndarray:
     return np.isfinite(data) & (data > level + nsigma * max(spread, np.finfo(np.float32).tiny))
 
 
+def hot_in_any(darks, shape, *, nsigma: float) -> np.ndarray:
+    """The pixels hot (``hot_pixels``) in any of the master ``darks``, as a mask of ``shape``: none without darks."""
+    hot = np.zeros(shape, bool)
+    for dark in darks:
+        hot |= hot_pixels(dark, nsigma=nsigma)
+    return hot
+
+
 def calibrate_light(data, mask, *, zero: ZeroLevel, flat: Master | None, gain: float, read_noise: float,
                     hot=None, min_flat: float = 0.5) -> CalibratedLight:
     """A light (``data``, ADU as stored, its ``mask``) less its ``zero`` level and divided by the ``flat``.

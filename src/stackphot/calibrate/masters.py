@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from astropy.io import fits
 
+from stackphot.ingest import MeasuredReadNoise
 from stackphot.inventory import zero_recipe
 from stackphot.inventory.kinds import sensor_temperature
 from stackphot.io import FrameError, read_image
@@ -41,6 +42,7 @@ class Master:
     bias_removed: bool = False  # a dark: the master bias was taken out, so it scales with exposure
     temperature: float | None = None  # deg C, the frames' mean sensor temperature where their headers give it
     history: list[str] = field(default_factory=list)
+    read_noise: MeasuredReadNoise | None = None  # measured from its own frames (a bias, a dark without one)
 
 
 def master_product(master: Master) -> Product:
@@ -54,6 +56,11 @@ def master_product(master: Master) -> Product:
         cards["FLATNAME"] = (master.filter, "filter and binning of the flats")
     if master.temperature is not None:
         cards["CCD-TEMP"] = (round(master.temperature, 2), "[C] mean sensor temperature of the frames")
+    if master.read_noise is not None:
+        measured = master.read_noise
+        cards |= {"RNMEAS": (measured.electrons, "[e-] read noise measured from the frames"),
+                  "RNMEASDN": (measured.adu, "[adu] the same, in ADU"),
+                  "RNSOURCE": (measured.source, "what the read noise was measured from")}
     return Product(master.data, {"ERR": master.error, "COVERAGE": master.coverage}, cards, master.history,
                    removed=("DATE-OBS",))
 
@@ -64,9 +71,21 @@ def read_master(path) -> Master:
     kind = str(header.get("IMAGETYP", "")).removeprefix("Master ").lower()
     if kind not in ("bias", "dark", "flat"):
         raise FrameError(path, f"is not a stackphot master (IMAGETYP {header.get('IMAGETYP')!r})")
+    measured = (MeasuredReadNoise(float(header["RNMEAS"]), float(header["RNMEASDN"]), str(header["RNSOURCE"]))
+                if {"RNMEAS", "RNMEASDN", "RNSOURCE"} <= set(header) else None)
     return Master(kind, data, ext["ERR"], ext["COVERAGE"], int(header["NCOMBINE"]), exptime=header.get("EXPTIME"),
                   filter=header.get("FLATNAME"), bias_removed=bool(header.get("BIASSUB", False)),
-                  temperature=sensor_temperature(header))
+                  temperature=sensor_temperature(header), read_noise=measured)
+
+
+def night_read_noise(masters) -> MeasuredReadNoise | None:
+    """The read noise the night's frames measure: the master bias's, else that of the master dark of the shortest
+    exposure that has one (darks made without a bias); None when no master measured it. None entries are skipped."""
+    measured = [master for master in masters
+                if master is not None and master.read_noise is not None and master.kind in ("bias", "dark")]
+    if not measured:
+        return None
+    return min(measured, key=lambda master: (master.kind != "bias", master.exptime or 0.0)).read_noise
 
 
 @dataclass(frozen=True)
