@@ -155,3 +155,16 @@ def test_render_moffat_holds_the_flux_of_its_stamp():
     corner = MoffatPSF(flux=1000.0, x_0=0.0, y_0=0.0, alpha=ALPHA, beta=BETA)(grid_x, grid_y)
     corner[51:, :] = corner[:, 51:] = 0  # its stamp is centred on pixel (0, 0): the image's edges cut it
     np.testing.assert_allclose(image, expected + corner, rtol=1e-12, atol=1e-12)
+
+
+def test_a_moffat_profile_holds_the_asked_fraction_of_its_light_within_its_radius():
+    from scipy import integrate
+
+    for alpha, beta in ((2.0, 2.5), (3.4, 2.93), (246.5, 1063.6)):
+        shape = MoffatShape(alpha, beta)
+        radius = shape.radius(0.999)
+        # The profile's light within r, by quadrature of 2 pi r I(r) (I normalised to unit total light).
+        light, _ = integrate.quad(lambda r: 2 * np.pi * r * (beta - 1) / (np.pi * alpha**2)
+                                  * (1 + r**2 / alpha**2) ** -beta, 0, radius, limit=200)
+        assert light == pytest.approx(0.999, abs=1e-6)
+    assert MoffatShape(2.0, 1.0).radius(0.5) == np.inf

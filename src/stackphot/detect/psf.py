@@ -10,6 +10,7 @@ compound model, at a small fraction of its cost.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,13 @@ class MoffatShape:
     @property
     def fwhm(self) -> float:
         return moffat_fwhm(self.alpha, self.beta)
+
+    def radius(self, enclosed: float) -> float:
+        """The radius (px) within which the profile holds the fraction ``enclosed`` of its light:
+        ``(1 + r**2 / alpha**2) ** (1 - beta) = 1 - enclosed``; infinite for ``beta <= 1`` (no finite light)."""
+        if self.beta <= 1:
+            return math.inf
+        return self.alpha * math.sqrt((1.0 - enclosed) ** (1.0 / (1.0 - self.beta)) - 1.0)
 
 
 @dataclass

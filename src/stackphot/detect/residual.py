@@ -17,6 +17,8 @@ from stackphot.detect.psf import PSFFitError, fit_moffat_shape, fit_psf_photomet
 
 __all__ = ["subtract_sources", "add_residual_sources"]
 
+MODEL_LOSS = 1e-3  # of a source's light left out of its model's box
+
 
 def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30) -> np.ndarray:
     """The image less a PSF model of every listed source: what neighbours' light hid is left to find.
@@ -57,7 +59,9 @@ def subtract_sources(data, x, y, *, mask=None, error=None, n_psf_stars: int = 30
         return work
     psf = fit_moffat_shape(work, x[:n_psf_stars], y[:n_psf_stars], invalid=invalid, error=error)
     fit_size = 2 * math.floor(psf.fwhm) + 1  # about 2 FWHM: the core, where position and flux are measured
-    model_size = 2 * math.ceil(5 * psf.fwhm) + 1  # the wings, to about 1 % of the peak for beta 2.5
+    # The wings, out to where the profile holds all but MODEL_LOSS of its light, 5 FWHM at most: as far for
+    # beta 3 or less; a steep profile (a plate's bloated stars, nearly Gaussian) is drawn no further than it reaches.
+    model_size = 2 * math.ceil(min(5 * psf.fwhm, psf.radius(1 - MODEL_LOSS))) + 1
     fitted = fit_psf_photometry(work, x, y, psf, invalid=invalid, error=error, fit_size=fit_size,
                                 model_size=model_size)
     return work - fitted.model
