@@ -103,7 +103,9 @@ def frames_noise(header, paths, *, kind: str, exptime=None, gain=None, read_nois
         measured = measure_read_noise(paths, gain=noise.gain, saturation=saturation, what=what)
     value, source, mismatched = read_noise_for(noise.read_noise, noise.read_noise_source, measured or night)
     notes = [str(note.message) for note in caught if source == "assumed" or str(note.message) != READ_NOISE_ASSUMED]
-    return FramesNoise(noise.gain, noise.gain_source, value, source, measured, notes + [mismatched] * bool(mismatched))
+    if mismatched:
+        notes.append(mismatched)
+    return FramesNoise(noise.gain, noise.gain_source, value, source, measured, notes)
 
 
 def light_read_noise(header, night: MeasuredReadNoise | None) -> tuple[float, str]:
