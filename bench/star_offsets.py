@@ -95,12 +95,14 @@ def _moved_centroids(image: np.ndarray, shift, places: np.ndarray) -> np.ndarray
 
 def bright(image: np.ndarray, places: np.ndarray) -> np.ndarray:
     """Which stars at ``places`` peak ``MIN_PEAK_SNR`` times their box edge's noise (MAD) above its median."""
+    from astropy.stats import mad_std
+
     keep = np.zeros(len(places), bool)
     for k, place in enumerate(places):
         y0, x0 = _corner(place)
         box = np.asarray(image[y0 : y0 + BOX, x0 : x0 + BOX], dtype=float)
         edge = np.concatenate([box[0], box[-1], box[1:-1, 0], box[1:-1, -1]])
-        noise = 1.4826 * np.median(np.abs(edge - np.median(edge)))
+        noise = mad_std(edge)
         keep[k] = box.shape == (BOX, BOX) and box.max() - np.median(edge) > MIN_PEAK_SNR * max(noise, 1e-12)
     return keep
 

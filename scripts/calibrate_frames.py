@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from stackphot.calibrate import calibrate_light, hot_in_any, night_read_noise, read_master, zero_level
-from stackphot.calibrate.noise import light_read_noise
+from stackphot.ingest import frame_read_noise
 from stackphot.io import frame_stem, read_image, write_product
 from stackphot.provenance import Product
 from stackphot.scripting import run_script
@@ -26,7 +26,7 @@ def main(smk, log):
         data, header, ext = read_image(path, "MASK")
         zero = zero_level(light["exptime"], bias=bias, darks=darks)
         flat = flats.get(light["flat"])
-        read_noise = light_read_noise(header, night_read_noise(masters))  # (e-, the card's comment)
+        read_noise = frame_read_noise(header, night_read_noise(masters))  # (e-, the card's comment)
         result = calibrate_light(data, ext["MASK"], zero=zero, flat=flat, gain=header["GAIN"],
                                  read_noise=read_noise[0], hot=hot if darks else None, min_flat=params.min_flat)
         flat_text = f"divided by the master flat {light['flat']}" if flat is not None else "no flat"

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import pandas as pd
 from astropy.io import fits
 
-from stackphot.ingest import READ_NOISE_ASSUMED, assumed, header_notes, mismatch, noise_source
+from stackphot.ingest import READ_NOISE_ASSUMED, assumed, frame_read_noise, header_notes, mismatch, noise_source
 from stackphot.io import FrameError, frame_stem
 
 
@@ -43,8 +43,7 @@ def frames_table(paths, raw_paths=None, calibration=None, group=None, read_noise
                 "date_obs": header.get("DATE-OBS"),
                 **mid_exposure(header)._asdict(),
                 "gain": header.get("GAIN"),
-                "read_noise": (read_noise.electrons if read_noise is not None and assumed(header, "RDNOISE")
-                               else header.get("RDNOISE")),
+                "read_noise": frame_read_noise(header, read_noise)[0],
                 "sha256": header.get("ORIGSHA"),
             }
         )

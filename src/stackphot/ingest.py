@@ -368,6 +368,14 @@ def assumed(header: fits.Header, key: str) -> bool:
     return noise_source(header, key) == "assumed"
 
 
+def frame_read_noise(header: fits.Header, measured: MeasuredReadNoise | None) -> tuple[float | None, str]:
+    """An ingested frame's read noise (e-; None without the card) and its card's comment: its own (the config's
+    or its header's), or where ingest assumed it, the ``measured`` one of the night's frames of no light."""
+    if assumed(header, "RDNOISE") and measured is not None:
+        return measured.electrons, f"e- (measured: {measured.source})"
+    return header.get("RDNOISE"), header.comments["RDNOISE"] if "RDNOISE" in header else ""
+
+
 def header_notes(header: fits.Header) -> list[str]:
     """What ``ingest_product`` noted of an ingested frame's raw header, from the cards it wrote: an assumed
     gain or read noise (their comments say ``assumed``), the cards left out as not valid FITS (BADCARDS)."""

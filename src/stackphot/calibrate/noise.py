@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stackphot.ingest import (READ_NOISE_ASSUMED, MeasuredReadNoise, NoiseAssumedWarning, assumed, mismatch,
-                              noise_model)
+from stackphot.ingest import READ_NOISE_ASSUMED, MeasuredReadNoise, NoiseAssumedWarning, mismatch, noise_model
 from stackphot.io import read_raw_frame
 
 MAX_PAIRS = 4
@@ -107,10 +106,3 @@ def frames_noise(header, paths, *, kind: str, exptime=None, gain=None, read_nois
         notes.append(mismatched)
     return FramesNoise(noise.gain, noise.gain_source, value, source, measured, notes)
 
-
-def light_read_noise(header, night: MeasuredReadNoise | None) -> tuple[float, str]:
-    """An ingested light's read noise (e-) and its card's comment: its own (the config's or its header's), or
-    where ingest assumed it, the ``night``'s measured one (``tabulate_frames`` warns where they disagree)."""
-    if assumed(header, "RDNOISE") and night is not None:
-        return night.electrons, f"e- (measured: {night.source})"
-    return header["RDNOISE"], header.comments["RDNOISE"]
