@@ -209,3 +209,13 @@ def test_the_script_plots_the_masters_and_logs_their_statistics(dark, flat, tmp_
     assert "master_flat_R_bin1x1: 5 frames: median" in caplog.text and "5 pixels (0.05 %) below" in caplog.text
     with Image.open(smk.output.plot) as image:
         assert image.format == "PNG"
+
+
+def test_the_read_noise_a_master_measured_is_said_under_it(dark):
+    from stackphot.ingest import MeasuredReadNoise
+
+    assert not any("read noise" in line for line in statistics_lines(master_statistics(dark, **THRESHOLDS),
+                                                                      **THRESHOLDS))
+    dark.read_noise = MeasuredReadNoise(16.925, 6.56, "2 pairs of 1.5 s darks")
+    lines = statistics_lines(master_statistics(dark, **THRESHOLDS), **THRESHOLDS)
+    assert lines[3] == "read noise 16.93 e- (6.56 ADU), from 2 pairs of 1.5 s darks"

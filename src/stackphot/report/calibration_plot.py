@@ -53,7 +53,8 @@ def master_statistics(master: Master, *, hot_nsigma: float, min_flat: float, nam
     A dark also ``hot_threshold`` and ``n_hot``, its pixels above it (``hot_pixels`` with ``hot_nsigma``,
     masked in the lights). A flat also ``min`` and ``max`` and ``n_low`` and ``low_fraction``, its finite
     pixels below ``min_flat`` (masked in the lights as low response) in number and as a fraction of all its
-    pixels. Statistics of a master without finite pixels are NaN.
+    pixels. ``read_noise``: what its frames measured (``Master.read_noise``), or None. Statistics of a master
+    without finite pixels are NaN.
     """
     data = np.asarray(master.data, dtype=np.float64)
     finite = np.isfinite(data)
@@ -67,7 +68,8 @@ def master_statistics(master: Master, *, hot_nsigma: float, min_flat: float, nam
              "sigma": MAD_TO_SIGMA * float(np.median(np.abs(values - median))) if values.size else math.nan,
              "median_error": float(np.median(errors)) if errors.size else math.nan,
              "n_nan": int(data.size - values.size),
-             "n_uncovered": int(np.count_nonzero(np.asarray(coverage) == 0)) if coverage is not None else 0}
+             "n_uncovered": int(np.count_nonzero(np.asarray(coverage) == 0)) if coverage is not None else 0,
+             "read_noise": master.read_noise}
     if master.kind == "dark":
         stats["hot_threshold"] = hot_threshold(master, nsigma=hot_nsigma) if values.size else math.nan
         stats["n_hot"] = int(np.count_nonzero(hot_pixels(master, nsigma=hot_nsigma))) if values.size else 0
@@ -100,6 +102,9 @@ def statistics_lines(stats: dict, *, hot_nsigma: float, min_flat: float, unit: s
         lines[1] += f", from {stats['min']:.3f} to {stats['max']:.3f}"
         lines[-1] += (f"; {stats['n_low']} pixels ({100 * stats['low_fraction']:.2f} %) below min_flat "
                       f"{min_flat:g}")
+    measured = stats.get("read_noise")
+    if measured is not None:
+        lines.append(f"read noise {measured.electrons:.2f} e- ({measured.adu:.2f}{unit}), from {measured.source}")
     missing = [f"{stats[key]} {what}" for key, what in (("n_nan", "NaN"), ("n_uncovered", "uncovered"))
                if stats[key]]
     if missing:
