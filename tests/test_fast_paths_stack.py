@@ -187,3 +187,34 @@ def test_aligned_frames_are_unchanged_bit_for_bit(monkeypatch, order):
     rows, cols = np.nonzero(moved.valid)
     np.testing.assert_array_equal(moved.data[rows, cols], data[rows - 2, cols + 3])
     assert not fast[(30.0, 1.0)].valid.any()
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4, 5])
+def test_translation_is_scipy_s_shift(order):
+    """The separable translation against scipy's ``shift`` (mode "nearest", the prefilter for orders above 1), at
+    every pixel, for shifts within the spline's padding, beyond it and off the frame: the same to 1e-12 of the
+    values' scale (the sums' order differs)."""
+    rng = np.random.default_rng(order)
+    image = rng.normal(0, 100, size=(40, 33))
+    for shift in [(0.0, 0.0), (0.5, -0.5), (3.37, -7.81), (5 - 1e-13, 1e-12), (-14.6, 13.2), (39.5, -2.25),
+                  (-60.0, 70.3)]:
+        theirs = ndimage.shift(image, shift, order=order, mode="nearest", prefilter=order > 1)
+        ours = align._translated(image, (-shift[0], -shift[1]), order=order, prefilter=order > 1)
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12 * 100, err_msg=f"shift {shift}")
+
+
+@pytest.mark.parametrize("order", [2, 3, 4, 5])
+def test_a_bad_pixel_s_footprint_holds_its_heavier_taps(order):
+    """A bad pixel's footprint in the aligned frame: every output pixel whose interpolation gives its spline
+    coefficient a weight above 1/36 is NaN; only the corners of the cubic's square of taps, weighing less, stay
+    data. The footprint is the linear one grown by a cross, as ``ndimage.binary_dilation``."""
+    bad = np.zeros((21, 21), bool)
+    bad[10, 10] = True
+    for shift in [(0.5, 0.5), (0.3, -0.2), (0.0, 0.7), (-0.45, 0.05), (1e-9, 0.0)]:
+        transform = Transform.translation(*shift)
+        aligned = align.align_frame(np.zeros(bad.shape, np.float32), transform, mask=bad, order=order)
+        weight = np.abs(ndimage.shift(bad.astype(float), shift, order=order, prefilter=False))
+        assert weight[aligned.valid].max() <= 1 / 36 + 1e-12, shift
+        linear = reference_touched(bad, transform.sampling()[1])
+        expected = ndimage.binary_dilation(linear, iterations=order // 2) | ~transform.covered(bad.shape)
+        np.testing.assert_array_equal(~aligned.valid, expected, err_msg=f"shift {shift}")

@@ -14,6 +14,8 @@ moved.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +37,58 @@ class AlignedFrame:
 def _resample(image, transform: Transform, *, order: int, mode: str, prefilter: bool = False):
     matrix, offset = transform.sampling()
     return ndimage.affine_transform(image, matrix, offset, order=order, mode=mode, cval=0.0, prefilter=prefilter)
+
+
+# scipy pads an image by this much (its edge values) before the spline prefilter of mode "nearest".
+SPLINE_PADDING = 12
+
+
+def _translated(image, offset, *, order: int, prefilter: bool) -> np.ndarray:
+    """``_resample(image, translation, order=order, mode="nearest", prefilter=prefilter)`` in float64, for a
+    translation sampling ``offset`` (row, column), as two 1D interpolations.
+
+    A translation moves every pixel by the same fraction, so along each axis the interpolation is one weighted
+    sum of ``order + 1`` shifted copies of the spline coefficients, with scipy's own weights
+    (``_spline_weights``), instead of ``zoom_shift``'s (order + 1)² weights per pixel: half the time. The
+    coefficients are scipy's (the same padding and prefilter), taps beyond them take the nearest, as scipy's;
+    the values differ from scipy's by the rounding of the sums' order (``tests/test_fast_paths_stack.py``).
+    """
+    if prefilter and order > 1:
+        padding = SPLINE_PADDING
+        coefficients = ndimage.spline_filter(np.pad(image, padding, mode="edge"), order, output=np.float64,
+                                             mode="nearest")
+    else:
+        padding, coefficients = 0, np.asarray(image, dtype=np.float64)
+    taps = []  # per axis: the first tap's index in the coefficients, and the weights
+    for shift in offset:
+        start = math.floor(shift + 0.5) if order % 2 == 0 else math.floor(shift)  # scipy's first tap + order // 2
+        taps.append((padding + start - order // 2, _spline_weights(shift - start, order)))
+    # Taps off the coefficients (a shift beyond the padding) take the edge's: padded once more, as far as needed.
+    extra = [(max(0, -first), max(0, first + length + order - size))
+             for (first, _), length, size in zip(taps, np.shape(image), coefficients.shape, strict=True)]
+    if any(before or after for before, after in extra):
+        coefficients = np.pad(coefficients, extra, mode="edge")
+    for axis, ((first, weights), length) in enumerate(zip(taps, np.shape(image), strict=True)):
+        first += extra[axis][0]
+
+        def tap(k, axis=axis, first=first, length=length):
+            window = slice(first + k, first + k + length)
+            return coefficients[window] if axis == 0 else coefficients[:, window]
+
+        result = weights[0] * tap(0)
+        for k in range(1, order + 1):
+            result += weights[k] * tap(k)
+        coefficients = result
+    return coefficients
+
+
+@functools.lru_cache(maxsize=64)
+def _spline_weights(fraction: float, order: int) -> tuple[float, ...]:
+    """The ``order + 1`` weights scipy's spline interpolation gives the taps of a sample ``fraction`` past its
+    first tap's position plus ``order // 2``: read off scipy itself, by interpolating unit vectors."""
+    position = [[fraction + order // 2]]
+    return tuple(float(ndimage.map_coordinates(unit, position, order=order, prefilter=False, mode="nearest")[0])
+                 for unit in np.eye(order + 2)[: order + 1])
 
 
 def _touched_by_translation(bad, offset):
@@ -63,6 +117,18 @@ def _touched_by_translation(bad, offset):
     return touched
 
 
+def _grown(mask, steps: int) -> np.ndarray:
+    """``ndimage.binary_dilation(mask, iterations=steps)`` (a cross each step), by ORs of shifted copies."""
+    for _ in range(steps):
+        grown = mask.copy()
+        grown[1:] |= mask[:-1]
+        grown[:-1] |= mask[1:]
+        grown[:, 1:] |= mask[:, :-1]
+        grown[:, :-1] |= mask[:, 1:]
+        mask = grown
+    return mask
+
+
 def align_frame(data, transform: Transform, *, error=None, mask=None, order: int = 3) -> AlignedFrame:
     """Resample a background-subtracted frame onto the reference by ``transform`` (frame to reference).
 
@@ -84,8 +150,11 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
     bad = ~np.isfinite(data)
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
-    filled = np.where(bad, 0.0, data)
-    resampled = _resample(filled, transform, order=order, mode="nearest", prefilter=order > 1)
+    filled = np.where(bad, np.float32(0), data)
+    if transform.is_translation:
+        resampled = _translated(filled, transform.sampling()[1], order=order, prefilter=order > 1)
+    else:
+        resampled = _resample(filled, transform, order=order, mode="nearest", prefilter=order > 1)
     valid = transform.covered(data.shape).copy()
     if bad.any():
         # Output pixels whose interpolation used a bad pixel's (filled) value are not data.
@@ -93,8 +162,12 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
             touched = _touched_by_translation(bad, transform.sampling()[1])
         else:
             touched = _resample(bad.astype(np.float32), transform, order=1, mode="constant") > 0
-        if order > 1:  # the cubic spline reaches one pixel further than linear interpolation
-            touched = ndimage.binary_dilation(touched)
+        if order > 1:
+            # A spline of order k takes k + 1 taps a side, linear interpolation 2: k // 2 pixels further each
+            # way. Grown by a cross, the footprint leaves out the corners of the spline's square of taps, whose
+            # weights are small (at most 1/36 for the cubic): taking them too would cost a star's aperture
+            # wherever a defect is near it in every frame (tests/test_fast_paths_stack.py).
+            touched = _grown(touched, order // 2)
         valid &= ~touched
     area = abs(transform.determinant)  # reference pixels per frame pixel
     if area != 1.0:
@@ -102,8 +175,12 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
     resampled = np.where(valid, resampled, np.nan).astype(np.float32)
     resampled_error = None
     if error is not None:
-        variance = np.nan_to_num(np.asarray(error, dtype=np.float64) ** 2, nan=0.0)
-        variance = _resample(variance, transform, order=1, mode="nearest")
+        variance = np.square(np.asarray(error, dtype=np.float64))
+        variance[~np.isfinite(variance)] = 0.0
+        if transform.is_translation:
+            variance = _translated(variance, transform.sampling()[1], order=1, prefilter=False)
+        else:
+            variance = _resample(variance, transform, order=1, mode="nearest")
         if area != 1.0:
             variance = variance / area**2
         resampled_error = np.where(valid, np.sqrt(np.clip(variance, 0, None)), np.nan).astype(np.float32)

@@ -150,7 +150,10 @@ class Transform:
         """Pixels of the aligned frame (reference grid of ``shape``) whose source lies on the frame."""
         ny, nx = shape
         inverse = self.inverse()
-        x, y = inverse.apply(np.arange(nx)[np.newaxis, :], np.arange(ny)[:, np.newaxis])
+        if self.is_translation:  # the rows and the columns apart
+            x, y = np.arange(nx)[np.newaxis, :] + inverse.dx, np.arange(ny)[:, np.newaxis] + inverse.dy
+        else:
+            x, y = inverse.apply(np.arange(nx)[np.newaxis, :], np.arange(ny)[:, np.newaxis])
         inside_x = (x >= -EDGE_TOLERANCE) & (x <= nx - 1 + EDGE_TOLERANCE)
         inside_y = (y >= -EDGE_TOLERANCE) & (y <= ny - 1 + EDGE_TOLERANCE)
         return np.broadcast_to(inside_x & inside_y, shape)
