@@ -32,11 +32,12 @@ class Background:
     box_size: int | None = None
     destripe_rows: bool = False  # each row's offset is in the map
 
-    @property
+    # Each is asked for by the cards, the history and the job's log: one median of the whole map is enough.
+    @functools.cached_property
     def level(self) -> float:
         return float(np.nanmedian(self.map))
 
-    @property
+    @functools.cached_property
     def rms_median(self) -> float:
         return float(np.nanmedian(self.rms))
 

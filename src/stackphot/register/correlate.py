@@ -8,6 +8,7 @@ with star matching to a few tenths).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,10 @@ def overlap_correlation(reference, moving, dy: float, dx: float) -> float:
     ny, nx = reference.shape
     ref = reference[max(iy, 0) : ny + min(iy, 0), max(ix, 0) : nx + min(ix, 0)]
     mov = moving[max(-iy, 0) : ny + min(-iy, 0), max(-ix, 0) : nx + min(-ix, 0)]
-    if ref.size < 2 or np.std(ref) == 0 or np.std(mov) == 0:
+    if ref.size < 2:
         return 0.0
-    return float(np.corrcoef(ref.ravel(), mov.ravel())[0, 1])
+    ref, mov = (np.array(image, dtype=np.float64).ravel() for image in (ref, mov))  # copies, centred in place
+    ref -= ref.mean()
+    mov -= mov.mean()
+    norm = math.sqrt(float(ref @ ref) * float(mov @ mov))
+    return float(ref @ mov) / norm if norm > 0 else 0.0

@@ -89,10 +89,14 @@ def prepare_for_registration(
 
 def sky_noise(smoothed, *, mask=None, crop=None) -> float:
     """Robust noise (``mad_std``) of a smoothed registration image over its sky pixels (not ``mask``, which
-    is the whole frame's, cut to ``crop`` here); 0 where no pixel is sky."""
+    is the whole frame's, cut to ``crop`` here); 0 where no pixel is sky.
+
+    Measured on every other pixel of every other row: the smoothing has made neighbours nearly the same, so the
+    other three quarters add little but time."""
+    smoothed = np.asarray(smoothed)[::2, ::2]
     if mask is not None:
         rows, cols = crop_region(np.shape(mask), crop)
-        smoothed = np.asarray(smoothed)[~np.asarray(mask, dtype=bool)[rows, cols]]
+        smoothed = smoothed[~np.asarray(mask, dtype=bool)[rows, cols][::2, ::2]]
     return float(mad_std(smoothed)) if np.size(smoothed) else 0.0
 
 
@@ -102,7 +106,10 @@ def clean_for_registration(data, *, mask=None, crop=None) -> np.ndarray:
     rows, cols = crop_region(np.shape(data), crop)
     region = np.asarray(data)[rows, cols]
     region_mask = None if mask is None else np.asarray(mask, dtype=bool)[rows, cols]
-    return replace_outliers(np.nan_to_num(subtract_line_medians(region, mask=region_mask), nan=0.0))
+    cleaned = np.nan_to_num(subtract_line_medians(region, mask=region_mask), nan=0.0)
+    # The outliers' threshold: the noise of a quarter of the pixels (a million on a 2048 x 2048 frame) is known
+    # to a tenth of a percent, at a quarter of the time.
+    return replace_outliers(cleaned, noise=mad_std(cleaned[::2, ::2]))
 
 
 def smooth(cleaned, smooth_sigma: float) -> np.ndarray:
