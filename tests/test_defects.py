@@ -103,6 +103,15 @@ def test_leaving_pixels_out_moves_only_their_neighbours_steps_as_a_whole_new_ste
     np.testing.assert_array_equal(step, _step(data, left_out | changed))
 
 
+def test_neighbour_counts_are_the_cross_correlation(rng):
+    from stackphot.defects import _CROSS, _neighbours
+
+    for fraction in (0.0, 0.1, 0.5, 1.0):
+        mask = rng.random((37, 52)) < fraction
+        np.testing.assert_array_equal(_neighbours(mask),
+                                      ndimage.correlate(mask.astype(np.float32), _CROSS, mode="constant"))
+
+
 def test_the_noise_is_never_below_what_the_frame_shows(rng):
     # An ERR four times too small (a header's wrong gain) would make a spike of every fourth noise peak.
     image = 500.0 + rng.normal(0, 20, (128, 128))

@@ -92,10 +92,11 @@ def spikes(data, error, *, mask=None, nsigma: float = 5.0) -> np.ndarray:
         bad |= np.asarray(mask) != 0
     found = np.zeros(data.shape, bool)
     step = _step(data, bad)
-    tested = ~bad & (ndimage.correlate(bad.astype(np.float32), _CROSS, mode="constant") == 0) & np.isfinite(step)
+    tested = ~bad & (_neighbours(bad) == 0) & np.isfinite(step)
     if not tested.any():
         return found
-    threshold = nsigma * np.fmax(error, mad_std(step[tested]) / STEP_NOISE)
+    # The steps' noise from every other pixel of every other row: a million on a 2048 x 2048 frame, as good.
+    threshold = nsigma * np.fmax(error, mad_std(step[::2, ::2][tested[::2, ::2]]) / STEP_NOISE)
     for _ in range(2):
         new = _sharp(data, bad | found, step, tested & ~found & (step > threshold), threshold)
         if not new.any():
@@ -108,9 +109,20 @@ def spikes(data, error, *, mask=None, nsigma: float = 5.0) -> np.ndarray:
 def _step(data, left_out) -> np.ndarray:
     """Each pixel less the mean of its 4 neighbours that are not ``left_out`` (NaN where all are)."""
     values = np.where(left_out, 0.0, data).astype(np.float32)
-    count = ndimage.correlate((~left_out).astype(np.float32), _CROSS, mode="constant")
+    count = _neighbours(~left_out).astype(np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         return data - ndimage.correlate(values, _CROSS, mode="constant") / count
+
+
+def _neighbours(mask) -> np.ndarray:
+    """How many of each pixel's 4 neighbours are in ``mask`` (none beyond the edge): uint8."""
+    mask = np.asarray(mask, dtype=np.uint8)
+    total = np.zeros(mask.shape, np.uint8)
+    total[1:] += mask[:-1]
+    total[:-1] += mask[1:]
+    total[:, 1:] += mask[:, :-1]
+    total[:, :-1] += mask[:, 1:]
+    return total
 
 
 def _restep(step, data, left_out, changed) -> None:
