@@ -1,6 +1,7 @@
 """Helpers shared by the rules: which datasets and frames there are, and where their files live."""
 
 import math
+import os
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -28,6 +29,16 @@ def validate_config(settings, what):
             f"invalid {what}: {problem.removeprefix('ValidationError: ')} ({where.rstrip(':')})"
         ) from None
 
+
+# glibc gives every freed block above 32 MB (a 2048 x 2048 frame in double precision) back to the system, and the
+# next such array is faulted in again page by page: a job's arrays stay in its own heap instead (README,
+# "Performance"). The jobs inherit this from the process that reads this file: Snakemake, or on a cluster node the
+# Snakemake that runs the job there. A value the user set stays.
+for variable, value in (
+    ("MALLOC_MMAP_THRESHOLD_", 2**30),
+    ("MALLOC_TRIM_THRESHOLD_", 2**32),
+):
+    os.environ.setdefault(variable, str(value))
 
 moved = moved_keys(config)
 if moved:
