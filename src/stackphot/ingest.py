@@ -13,6 +13,7 @@ from astropy.io import fits
 
 from stackphot.defects import BLANK, blank_border
 from stackphot.io import FrameError, RawFrame, ascii_text
+from stackphot.numerics import MAD_TO_SIGMA
 from stackphot.provenance import Product
 
 # EGAIN first: where a program writes both, GAIN is the camera's gain setting and EGAIN its e-/ADU.
@@ -204,7 +205,7 @@ def pile_up_level(data) -> float | None:
     if n_top < PILE_MIN_PIXELS or n_top <= n_below + 3 * np.sqrt(n_below + 1):
         return None
     sky = float(np.median(values))
-    sigma = 1.4826 * float(np.median(np.abs(values - sky)))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(values - sky)))
     if top - sky <= PILE_MIN_SKY_SIGMAS * sigma:
         return None
     return top - width

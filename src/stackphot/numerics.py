@@ -8,6 +8,7 @@
 - ``median_over_frames`` and ``nanmedian``: NaN-last medians by one sort, bit for bit ``np.nanmedian``.
 - ``median3x3`` and ``replace_outliers``: isolated hot pixels and cosmic rays replaced by their local median.
 - ``moffat_alpha`` and ``moffat_fwhm``: the Moffat profile's width in its two parametrisations.
+- ``MAD_TO_SIGMA``: a normal distribution's standard deviation per median absolute deviation.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ import numpy as np
 from astropy.stats import mad_std
 from scipy import ndimage
 
-__all__ = ["box_pixels", "levenberg_marquardt", "median3x3", "median_over_frames", "moffat_alpha", "moffat_fwhm",
-           "nanmedian", "replace_outliers"]
+# The standard deviation of a normal distribution per median absolute deviation: 1 / Phi^-1(3/4).
+MAD_TO_SIGMA = 1.482602218505602
+
+__all__ = ["MAD_TO_SIGMA", "box_pixels", "levenberg_marquardt", "median3x3", "median_over_frames", "moffat_alpha",
+           "moffat_fwhm", "nanmedian", "replace_outliers"]
 
 
 def box_pixels(shape, x_start, y_start, box_size: int) -> tuple[np.ndarray, np.ndarray]:

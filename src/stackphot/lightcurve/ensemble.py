@@ -19,9 +19,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from stackphot.numerics import MAD_TO_SIGMA
+
 __all__ = ["choose_comparisons", "detrend", "differential_light_curve", "ensemble_curve", "ensemble_weights"]
 
-MAD_TO_SIGMA = 1.4826
 # 2.5 / ln(10): a fractional flux error as a magnitude error.
 MAG_PER_FRACTION = 2.5 / np.log(10.0)
 

@@ -15,9 +15,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from stackphot.numerics import MAD_TO_SIGMA
+
 __all__ = ["expected_noise", "fit_transit", "period_search", "variability_table"]
 
-MAD_TO_SIGMA = 1.4826
 # Scintillation (Young 1967, D in cm, altitude in m): 0.09 D^(-2/3) X^(7/4) exp(-h/8000) (2t)^(-1/2),
 # times 1.5, the median empirical correction of Osborn et al. (2015, MNRAS 452, 1707): Young's formula
 # underestimates the scintillation at most observatories.

@@ -13,9 +13,9 @@ import pandas as pd
 
 from stackphot.calibrate.apply import hot_pixels
 from stackphot.calibrate.masters import Master
+from stackphot.numerics import MAD_TO_SIGMA
 from stackphot.report.display import NAN_COLOR, new_figure, percentile_limits
 
-MAD_TO_SIGMA = 1.482602218505602  # sigma of a normal distribution per median absolute deviation
 MAX_LIGHTS = 30  # lights listed under the figure; the others counted
 MAX_MARKED = 1000  # hot or low-response pixels of a master up to which each one is marked on its picture
 MAX_COLUMNS = 3  # masters side by side

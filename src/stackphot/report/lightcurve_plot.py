@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from stackphot.lightcurve.series import MAX_CROWDING
+from stackphot.numerics import MAD_TO_SIGMA
 from stackphot.report.display import new_figure, save_figure
 
 # The variability diagram's fractional scatter in parts per thousand: what a photometrist reads off.
@@ -54,7 +55,7 @@ def plot_light_curve(path, curve: pd.DataFrame, *, check: pd.DataFrame | None, c
     target_axes.set_title(f"{title} {ensemble}", fontsize="medium")
     if check is not None and len(check):
         normalised = check["rel_flux"] / np.nanmedian(check["rel_flux"])
-        spread = 1.4826 * np.nanmedian(np.abs(normalised - 1))
+        spread = MAD_TO_SIGMA * np.nanmedian(np.abs(normalised - 1))
         check_axes.errorbar(t, normalised, check["rel_flux_err"] / np.nanmedian(check["rel_flux"]), fmt=".",
                             color="tab:blue", ms=3, lw=0.6)
         check_axes.axhline(1.0, color="k", lw=0.6)
