@@ -25,9 +25,11 @@ The star/galaxy measure is ``compactness``: ``flux_radius`` over that of a point
 has 1 whatever its brightness; an extended one more. The point source's half-light radius is given, or
 found as the stellar locus of the catalog: the densest 20 % wide interval of ``flux_radius`` among the
 unflagged sources with a Kron SNR of 20 or more (stars are the most compact real sources and, at one PSF,
-all of one size, while galaxies spread over a wide range). SE's ``CLASS_STAR`` needs a trained network and
-the seeing; this needs neither, but a field of a few stars and many galaxies of one size could fool it
-(give ``point_source_radius`` then).
+all of one size, while galaxies spread over a wide range). Where stars are not all of one size (a plate's
+bright stars are wider than its faint ones), the locus follows the magnitudes: the same estimate over windows
+of sources of similar flux, never falling with flux (``_stellar_locus``; it needs 80 such sources, else the one
+locus). SE's ``CLASS_STAR`` needs a trained network and the seeing; this needs neither, but a field of a few
+stars and many galaxies of one size could fool it (give ``point_source_radius`` then).
 """
 
 from __future__ import annotations
@@ -53,6 +55,8 @@ CROWDED_FRACTION = 0.1
 LOCUS_WIDTH = 1.2
 # ... among unflagged sources of at least this Kron SNR.
 LOCUS_MIN_SNR = 20.0
+# Along the magnitudes (a plate's bright stars are wider), over windows of this many of them.
+LOCUS_WINDOW = 40
 
 # Column -> Source Extractor parameter (positions: SE's minus 1). ``flux_r{r}``, ``flux_err_r{r}`` (one per
 # aperture radius) are FLUX_APER, FLUXERR_APER of diameter 2r.
@@ -108,18 +112,53 @@ def morphology_units(columns, flux_unit: str) -> dict[str, str]:
     return units
 
 
-def _point_source_radius(radius, snr, flags) -> float:
-    """The stellar locus's ``flux_radius``: the median of its densest ``LOCUS_WIDTH`` interval, NaN if none."""
+def _locus_candidates(radius, snr, flags) -> np.ndarray:
+    """The sources the stellar locus is found among: unflagged, of Kron SNR ``LOCUS_MIN_SNR`` or more (every
+    source with a radius where fewer than 3 are)."""
     usable = np.isfinite(radius) & (radius > 0)
     candidates = usable & (snr >= LOCUS_MIN_SNR) & (flags == 0)
-    if candidates.sum() < 3:
-        candidates = usable
-    log_radius = np.sort(np.log(radius[candidates]))
+    return candidates if candidates.sum() >= 3 else usable
+
+
+def _densest_median(log_radius) -> float:
+    """The median of the densest ``LOCUS_WIDTH`` interval of sorted ``log_radius`` (the first, most compact, on a
+    tie); NaN if empty."""
     if log_radius.size == 0:
         return np.nan
     ends = np.searchsorted(log_radius, log_radius + np.log(LOCUS_WIDTH), side="right")
-    start = int(np.argmax(ends - np.arange(log_radius.size)))  # the first, most compact, on a tie
-    return float(np.exp(np.median(log_radius[start:ends[start]])))
+    start = int(np.argmax(ends - np.arange(log_radius.size)))
+    return float(np.median(log_radius[start:ends[start]]))
+
+
+def _point_source_radius(radius, snr, flags) -> float:
+    """The catalog's one stellar locus ``flux_radius``: the median of its densest ``LOCUS_WIDTH`` interval, NaN if
+    none."""
+    return float(np.exp(_densest_median(np.sort(np.log(radius[_locus_candidates(radius, snr, flags)])))))
+
+
+def _stellar_locus(radius, flux, snr, flags) -> np.ndarray:
+    """Each source's point-source ``flux_radius``: the stellar locus at its ``flux``.
+
+    Along the candidates (``_locus_candidates``) in order of flux, each window of ``LOCUS_WINDOW`` of them gives
+    its densest interval's median; these are fitted by a sequence that never falls with flux (isotonic
+    regression), as brighter stars are as wide or wider (a plate's halation, the brighter-fatter effect), and
+    interpolated in log flux to every source, held beyond the faintest and brightest of them (sources without a
+    positive flux take the faintest's). With fewer than ``2 * LOCUS_WINDOW`` candidates, the catalog's one locus
+    for all (``_point_source_radius``).
+    """
+    from scipy.optimize import isotonic_regression
+
+    tracked = _locus_candidates(radius, snr, flags) & np.isfinite(flux) & (flux > 0)
+    if tracked.sum() < 2 * LOCUS_WINDOW:
+        return np.full(np.shape(radius), _point_source_radius(radius, snr, flags))
+    order = np.argsort(flux[tracked])
+    log_flux, log_radius = np.log(flux[tracked][order]), np.log(radius[tracked][order])
+    half = LOCUS_WINDOW // 2
+    local = [_densest_median(np.sort(log_radius[max(0, i - half):i + half])) for i in range(log_radius.size)]
+    locus = isotonic_regression(local, increasing=True).x
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = np.where(flux > 0, np.log(np.where(flux > 0, flux, 1.0)), -np.inf)
+    return np.exp(np.interp(at, log_flux, locus))
 
 
 def _kron_flags(kron_apertures, segments, label_of, invalid) -> np.ndarray:
@@ -266,9 +305,9 @@ def measure_segments(data, segments, *, rms, parents=None, mask=None, gain: floa
     table["flags"] = flags | np.where(edge, TRUNCATED, 0)
 
     if point_source_radius is None:
-        point_source_radius = _point_source_radius(table.flux_radius.to_numpy(), table.snr.to_numpy(),
-                                                   table["flags"].to_numpy())
-        if not np.isfinite(point_source_radius):
+        point_source_radius = _stellar_locus(table.flux_radius.to_numpy(), table.flux_auto.to_numpy(),
+                                             table.snr.to_numpy(), table["flags"].to_numpy())
+        if not np.isfinite(point_source_radius).any():
             warnings.warn("no source to find the point-source half-light radius: compactness is NaN",
                           stacklevel=2)
     table["compactness"] = table.flux_radius / point_source_radius

@@ -248,12 +248,17 @@ def _size_panel(axes, mag, radius, classes, *, compactness, compactness_cut: flo
         if selection.any():
             axes.plot(mag[selection], radius[selection], ".", color=CLASS_COLORS[name], ms=4, alpha=0.7,
                       label=f"{label}: {int(selection.sum())}")
-    # compactness is flux_radius over one point-source radius: their ratio gives that radius back
-    point_source = (radius / compactness)[shown & np.isfinite(compactness)]
-    point_source = float(np.median(point_source)) if point_source.size else np.nan
-    if np.isfinite(point_source):
-        axes.axhline(point_source * compactness_cut, color="k", lw=0.8, ls=":",
-                     label=f"cut: {compactness_cut:g} x point source's {point_source:.2f} px")
+    # compactness is flux_radius over the point source's at that magnitude: their ratio gives the locus back
+    with np.errstate(divide="ignore", invalid="ignore"):
+        locus = radius / compactness
+    known = shown & np.isfinite(locus) & (locus > 0)
+    if known.any():
+        order = np.argsort(mag[known])
+        low, high = np.min(locus[known]), np.max(locus[known])
+        along = (f"the stellar locus, {low:.2f} to {high:.2f} px" if high > low * 1.001
+                 else f"a point source's {low:.2f} px")
+        axes.plot(mag[known][order], locus[known][order] * compactness_cut, color="k", lw=0.8, ls=":",
+                  label=f"cut: {compactness_cut:g} x {along}")
     axes.set_yscale("log")
     _plain_log_ticks(axes.yaxis)
     axes.set_xlabel("MAG_AUTO")
