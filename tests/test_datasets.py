@@ -86,11 +86,13 @@ def test_frame_size_is_read_from_the_headers_and_the_simulation_spec(frames_dir,
     [
         (10, 100, 3, [3, 3, 3, 1]),
         (10, 100, 1, [1] * 10),
-        (200, 2048 * 2048, "auto", [25] * 8),  # at least 8 jobs
+        (12, 2048 * 2048, "auto", [4] * 3),  # at least 4 frames of 2048 x 2048 per job, before 4 jobs
+        (100, 2048 * 2048, "auto", [25] * 4),  # at least 4 jobs
+        (200, 2048 * 2048, "auto", [32] * 6 + [8]),  # at most 32 frames of 2048 x 2048 per job
         (2000, 2048 * 2048, "auto", [32] * 62 + [16]),  # at most 32 frames of 2048 x 2048 per job
         (1000, 256 * 256, "auto", [256] * 3 + [232]),  # at least 4 frames of 2048 x 2048 in pixels per job
         (5, 1040 * 1392, "auto", [5]),  # a small set: one job per step
-        (40, 2048 * 2048, "auto", [5] * 8),
+        (40, 2048 * 2048, "auto", [10] * 4),
         (10, 2048 * 2048, "auto", [4, 4, 2]),  # at least 4 frames of 2048 x 2048 per job
         (3, 8192 * 8192, "auto", [1] * 3),  # frames above the least pixels per job: one each
         (5, None, "auto", [1] * 5),  # frame size unknown: one frame per job

@@ -18,11 +18,12 @@ from stackphot.inventory.groups import group_lights, group_of
 # A dataset name becomes a folder under results/: nothing that could climb out of it or hide.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 # batch_size auto: up to this many pixels per job (32 frames of 2048 x 2048), so that a job's Python start and
-# imports (1 to 3 s of CPU; `import photutils.background` alone takes 2 s) stay small beside its work, about
-# 3.8 s of CPU per frame of 2048 x 2048 in the background step (make bench) ...
+# imports stay small beside its work ...
 AUTO_PIXELS_PER_JOB = 2**27
-# ... and at least this many batches, so that every core has work ...
-AUTO_MIN_BATCHES = 8
+# ... and at least this many batches, so that cores have work: more jobs would each pay for a start again, which
+# on 2 cores costs more than the parallelism gains (README "Many frames"; a machine of many cores may set
+# `run: batch_size`) ...
+AUTO_MIN_BATCHES = 4
 # ... unless that leaves a job less than this (4 frames of 2048 x 2048): a small set's frames then share a job
 # per step, since a second job's start costs about as much as the frames it would take (five M13 frames end to
 # end, README "Performance").
