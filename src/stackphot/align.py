@@ -175,8 +175,10 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
     resampled = np.where(valid, resampled, np.nan).astype(np.float32)
     resampled_error = None
     if error is not None:
+        # np.nan_to_num's values (NaN 0, an infinite error the largest float), in two passes where it takes four.
         variance = np.square(np.asarray(error, dtype=np.float64))
-        variance[~np.isfinite(variance)] = 0.0
+        variance[np.isnan(variance)] = 0.0
+        np.minimum(variance, np.finfo(np.float64).max, out=variance)
         if transform.is_translation:
             variance = _translated(variance, transform.sampling()[1], order=1, prefilter=False)
         else:
