@@ -33,8 +33,11 @@ def main(smk, log):
     save_figure(figure, smk.output.plot)
     log.info("%s: %d apertures drawn on the stack", smk.output.plot, len(photometry))
     segmented = catalog[catalog["segment_id"].notna()] if "segment_id" in catalog else catalog.iloc[:0]
+    # The finders' sources the segmentation did not measure have no Kron flux or size to draw.
+    title = (f"{smk.wildcards.dataset}: catalog, the {len(segmented)} of its {len(catalog)} sources the "
+             "segmentation measured")
     plot_catalog(smk.output.catalog_plot, segmented, segments=fits.getdata(smk.input.segments),
-                 image=data, zero_point=options["zero_point"], title=f"{smk.wildcards.dataset}: catalog")
+                 image=data, zero_point=options["zero_point"], title=title)
     written = write_catalog_regions(smk.output.catalog_regions, catalog, source=smk.input.catalog,
                                     image=smk.input.image)
     log.info("%d source regions of %d catalog rows written to %s", written, len(catalog), smk.output.catalog_regions)
