@@ -151,15 +151,16 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
     if mask is not None:
         bad |= np.asarray(mask, dtype=bool)
     filled = np.where(bad, np.float32(0), data)
-    if transform.is_translation:
-        resampled = _translated(filled, transform.sampling()[1], order=order, prefilter=order > 1)
+    offset = transform.sampling()[1] if transform.is_translation else None  # a translation's: the fast paths
+    if offset is not None:
+        resampled = _translated(filled, offset, order=order, prefilter=order > 1)
     else:
         resampled = _resample(filled, transform, order=order, mode="nearest", prefilter=order > 1)
     valid = transform.covered(data.shape).copy()
     if bad.any():
         # Output pixels whose interpolation used a bad pixel's (filled) value are not data.
-        if transform.is_translation:
-            touched = _touched_by_translation(bad, transform.sampling()[1])
+        if offset is not None:
+            touched = _touched_by_translation(bad, offset)
         else:
             touched = _resample(bad.astype(np.float32), transform, order=1, mode="constant") > 0
         if order > 1:
@@ -179,8 +180,8 @@ def align_frame(data, transform: Transform, *, error=None, mask=None, order: int
         variance = np.square(np.asarray(error, dtype=np.float64))
         variance[np.isnan(variance)] = 0.0
         np.minimum(variance, np.finfo(np.float64).max, out=variance)
-        if transform.is_translation:
-            variance = _translated(variance, transform.sampling()[1], order=1, prefilter=False)
+        if offset is not None:
+            variance = _translated(variance, offset, order=1, prefilter=False)
         else:
             variance = _resample(variance, transform, order=1, mode="nearest")
         if area != 1.0:

@@ -156,8 +156,9 @@ def _stellar_locus(radius, flux, snr, flags) -> np.ndarray:
     half = LOCUS_WINDOW // 2
     local = [_densest_median(np.sort(log_radius[max(0, i - half):i + half])) for i in range(log_radius.size)]
     locus = isotonic_regression(local, increasing=True).x
-    with np.errstate(divide="ignore", invalid="ignore"):
-        at = np.where(flux > 0, np.log(np.where(flux > 0, flux, 1.0)), -np.inf)
+    at = np.full(np.shape(flux), -np.inf)  # no positive flux: below the faintest
+    positive = flux > 0
+    at[positive] = np.log(flux[positive])
     return np.exp(np.interp(at, log_flux, locus))
 
 
