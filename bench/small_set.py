@@ -1,12 +1,13 @@
 """A small set end to end, as a person trying stackphot waits for it: the five real M13 frames, warm environment,
 fresh results, every product of the workflow (stack, catalog, photometry, time series, plots).
 
-    python bench/small_set.py [--data DIR] [--cores 2] [--repeat 3] [--batch-size auto 1]
+    python bench/small_set.py [--data DIR] [--cores 2] [--repeat 3] [--batch-size auto 1] [--worker true false]
 
 Each run is a fresh folder under a temporary directory (the frames are read where they are, never copied);
 its wall time, the CPU of Snakemake and every job (the process tree's, from ``getrusage``), and the number of
 jobs are printed, the median of ``--repeat`` runs per batch size. ``--batch-size 1`` is one job per frame and
-step, the cut of the per-frame steps before small sets shared a job. Issue 22's bar: at most 10 s of wall.
+step, the cut of the per-frame steps before small sets shared a job; ``--worker false`` starts every job in a
+Python of its own (``run: worker``). Issue 22's bar: at most 10 s of wall.
 """
 
 import argparse
@@ -31,10 +32,10 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(data: Path, cores: int, batch_size: str) -> tuple[float, float, int]:
+def run_once(data: Path, cores: int, batch_size: str, worker: str) -> tuple[float, float, int]:
     """Wall and CPU seconds and the number of jobs of one run of the whole workflow on ``data``."""
     with tempfile.TemporaryDirectory(prefix="stackphot-small-") as work:
-        Path(work, "config.yaml").write_text(f'data: "{data}"\nrun: {{batch_size: {batch_size}}}\n')
+        Path(work, "config.yaml").write_text(f'data: "{data}"\nrun: {{batch_size: {batch_size}, worker: {worker}}}\n')
         command = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", work,
                    "--cores", str(cores)]
         env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), str(NO_SLURM),
@@ -54,18 +55,22 @@ def main() -> None:
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch-size", nargs="+", default=["auto", "1"])
+    parser.add_argument("--worker", nargs="+", default=["true", "false"], choices=["true", "false"])
     options = parser.parse_args()
     if not options.data.is_dir():
         print(f"{options.data}: no such folder (the shared data sets lie beside the project): small set skipped")
         return
     print(f"{options.data}, {options.cores} cores, median of {options.repeat} runs each")
-    print("| batch_size | jobs | wall (s) | CPU (s) | wall bar |")
-    print("|---|---|---|---|---|")
+    print("| batch_size | worker | jobs | wall (s) | CPU (s) | wall bar |")
+    print("|---|---|---|---|---|---|")
     for batch_size in options.batch_size:
-        runs = [run_once(options.data.resolve(), options.cores, batch_size) for _ in range(options.repeat)]
-        wall = statistics.median(run[0] for run in runs)
-        cpu = statistics.median(run[1] for run in runs)
-        print(f"| {batch_size} | {runs[0][2]} | {wall:.1f} | {cpu:.1f} | {wall / WALL_BAR_S:.2f} x {WALL_BAR_S:g} s |")
+        for worker in options.worker:
+            runs = [run_once(options.data.resolve(), options.cores, batch_size, worker)
+                    for _ in range(options.repeat)]
+            wall = statistics.median(run[0] for run in runs)
+            cpu = statistics.median(run[1] for run in runs)
+            print(f"| {batch_size} | {worker} | {runs[0][2]} | {wall:.1f} | {cpu:.1f} | "
+                  f"{wall / WALL_BAR_S:.2f} x {WALL_BAR_S:g} s |")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Rule align_frames: each background-subtracted frame of a batch resampled onto the reference."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

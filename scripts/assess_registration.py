@@ -1,5 +1,9 @@
 """Rule assess_registration: measured shifts minus true shifts, for a simulated dataset."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.io import read_table, write_table

@@ -1,5 +1,9 @@
 """Rule build_cube: the accepted aligned frames streamed into one cube, plane by plane."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from functools import partial
 from typing import TYPE_CHECKING
 

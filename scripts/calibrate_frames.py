@@ -1,5 +1,9 @@
 """Rule calibrate_frames: each ingested light of a batch less its zero level and divided by its flat."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.calibrate import calibrate_light, hot_in_any, night_read_noise, read_master, zero_level

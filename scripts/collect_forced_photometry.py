@@ -1,5 +1,9 @@
 """Rule collect_forced_photometry: the batches' per-frame photometry of the accepted frames, with their times."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from astropy.io import fits

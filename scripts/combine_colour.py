@@ -1,5 +1,9 @@
 """Rule combine_colour: the three colour stacks -> the colour stack, and how well their stars coincide."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,5 +1,9 @@
 """Rules detect_sources, detect_frame_sources: a merged, multi-pass source catalog of one image."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

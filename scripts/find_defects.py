@@ -1,5 +1,9 @@
 """Rule find_defects: every frame of a dataset, read one at a time -> the dataset's defect map."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.defects import DefectCounts

@@ -1,5 +1,9 @@
 """Rule find_variables: every star's scatter against the noise expected of it, and the stars that vary."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

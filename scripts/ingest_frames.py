@@ -1,5 +1,9 @@
 """Rule ingest_frames: each raw frame of a batch -> float32 frame with ERR and MASK extensions."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 import warnings
 from typing import TYPE_CHECKING
 

@@ -1,5 +1,9 @@
 """Rule make_light_curve: one target's differential light curve, its check star and its plot."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,5 +1,9 @@
 """Rules master_bias, master_dark, master_flat: one master frame from its calibration frames."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -1,5 +1,9 @@
 """Rule measure_curve_of_growth: encircled energy of the brightest isolated stars, r50, aperture correction."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,5 +1,9 @@
 """Rule measure_forced_photometry: each frame of a batch measured at the stack's sources on its own pixels."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

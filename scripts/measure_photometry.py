@@ -1,5 +1,9 @@
 """Rules measure_photometry, measure_frame_photometry: aperture photometry of a catalog on an image."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

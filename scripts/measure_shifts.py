@@ -1,5 +1,9 @@
 """Rule measure_shifts: each frame of a batch registered against the reference, one row per frame."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

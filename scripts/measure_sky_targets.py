@@ -1,5 +1,9 @@
 """Rule measure_sky_targets: photometry of targets given by sky coordinates, through the stack's WCS."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -1,6 +1,10 @@
 """Rule plot_calibration: the night's masters with their statistics and histograms, and how each light was
 calibrated (calibration.csv), as a PNG."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.calibrate import read_master

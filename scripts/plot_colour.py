@@ -1,5 +1,9 @@
 """Rule plot_colour: the colour stack as a picture, with a bright star's core close up in each colour."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,6 +1,10 @@
 """Rule plot_frames: each frame's registration against time and a few frames' sky maps, as PNGs; one row per
 frame (time, sky, stars, FWHM, shift, correlation, accepted or why not) as CSV and HTML."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,6 +1,10 @@
 """Rule plot_stack: the stack with the photometry apertures over it and the catalog's figure, as PNGs; the
 catalog's sources and the apertures as DS9 region files."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

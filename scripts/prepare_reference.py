@@ -1,5 +1,9 @@
 """Rule prepare_reference: the reference frame reduced to the light of its sources, and its stars."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

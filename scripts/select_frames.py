@@ -1,6 +1,10 @@
 """Rule select_frames: the batches' shift tables in one; each frame judged against the quality limits; the rejected
 ones listed with why."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 import pandas as pd

@@ -1,5 +1,9 @@
 """Rules simulate_<dataset>: a synthetic frame set and its truth, from a spec file."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from pathlib import Path
 from typing import TYPE_CHECKING
 

@@ -1,5 +1,9 @@
 """Rule split_channels: each colour mosaic of a batch -> its superpixel planes L, R, G, B."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.colour import PLANES, bayer_pattern, split_products

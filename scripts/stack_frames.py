@@ -1,5 +1,9 @@
 """Rule stack_frames: the aligned cube combined, memory-bounded, into the stacked FITS."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from astropy.io import fits

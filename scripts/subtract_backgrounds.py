@@ -1,5 +1,9 @@
 """Rule subtract_backgrounds: each ingested frame of a batch -> background-subtracted frame and sky maps."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.background import subtract_background

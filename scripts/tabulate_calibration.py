@@ -1,5 +1,9 @@
 """Rule tabulate_calibration: every file of the dataset's folder, what it was taken for and what it was used for."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.calibrate import calibration_table

@@ -1,5 +1,9 @@
 """Rule tabulate_frames: a table of the ingested frames, checking that they all have one shape."""
 
+from stackphot.worker import hand_over
+
+hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+
 from typing import TYPE_CHECKING
 
 from stackphot.calibrate import night_read_noise, read_master

@@ -93,6 +93,6 @@ def test_a_dataset_name_with_a_regex_character_resolves_only_its_own_files(tmp_p
 def test_the_run_settings_are_a_section_of_their_own():
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
     assert "run settings" in schema["properties"]["run"]["description"].lower()
-    assert set(schema["properties"]["run"]["properties"]) == {"batch_size"}
+    assert set(schema["properties"]["run"]["properties"]) == {"batch_size", "worker"}
     assert "batch_size" not in schema["properties"] and "memory_mb" not in schema["properties"]["stack"]["properties"]
-    assert default_config()["run"] == {"batch_size": "auto"}
+    assert default_config()["run"] == {"batch_size": "auto", "worker": True}

@@ -60,9 +60,9 @@ def test_a_second_run_with_nothing_changed_runs_no_job(run):
 
 
 def test_killed_while_stacking_then_rerun_on_1_core_in_batches_gives_the_same_bytes(run, tmp_path):
-    """Against the fixture's clean run (2 cores, one frame per job): 1 core, batches of 3 and 2 frames, the
-    whole run sent SIGKILL as the stack job starts, unlocked and rerun. Every product is byte-identical and
-    the raw frames are untouched."""
+    """Against the fixture's clean run (2 cores, one frame per job, the warm worker): 1 core, batches of 3 and 2
+    frames, no worker, the whole run sent SIGKILL as the stack job starts, unlocked and rerun. Every product is
+    byte-identical and the raw frames are untouched."""
     import hashlib
     import os
     import signal
@@ -70,7 +70,7 @@ def test_killed_while_stacking_then_rerun_on_1_core_in_batches_gives_the_same_by
     import time
 
     (tmp_path / "sim.yaml").write_text(yaml.safe_dump(SIMULATION))
-    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "run": {"batch_size": 3}}
+    config = {"datasets": {"tiny": {"simulate": "sim.yaml"}}, "run": {"batch_size": 3, "worker": False}}
     command, env = snakemake_command(tmp_path, config, "--cores", "1")
     started = tmp_path / "logs/tiny/stack_frames.log"
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -7,6 +7,7 @@ import re
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from stackphot import worker
 from stackphot.inventory import exposure_name
 from stackphot.datasets import foreign_results, moved_keys, resolve_datasets
 
@@ -56,6 +57,25 @@ for name in DATASETS:
             f"{DATASETS[name].folder} has the same name {night!r}: give it a name of its own (--config "
             f"datasets='{{{night}2: {{path: {DATASETS[name].folder}}}}}') or move results/{night}/ away"
         )
+
+# A local run's jobs start in a process forked from one with every import done (stackphot/worker.py). Snakemake
+# runs these handlers in its own process only, never in a cluster job's.
+WARM_WORKER = []
+
+
+onstart:
+    if str(config["run"]["worker"]).lower() == "true" and workflow.local_exec:
+        WARM_WORKER.append(worker.start())
+
+
+onsuccess:
+    for process in WARM_WORKER:
+        worker.stop(process)
+
+
+onerror:
+    for process in WARM_WORKER:
+        worker.stop(process)
 
 
 def group_name(dataset):
