@@ -98,3 +98,20 @@ def test_without_a_worker_a_job_runs_in_its_own_process(tmp_path, monkeypatch):
     result = run_job(tmp_path, code=0)
     assert result.returncode == 0, result.stderr
     assert "ran in" in result.stdout
+
+
+def test_a_worker_whose_run_was_killed_ends_and_leaves_no_folder_behind():
+    run = subprocess.Popen([sys.executable, "-c", "import time; from stackphot import worker; worker.start(); "
+                            "import os; print(os.environ[worker.SOCKET_VARIABLE], flush=True); time.sleep(60)"],
+                           stdout=subprocess.PIPE, text=True)
+    socket_path = Path(run.stdout.readline().strip())
+    deadline = time.monotonic() + 60
+    while not socket_path.exists():
+        assert time.monotonic() < deadline, "the worker never listened"
+        time.sleep(0.05)
+    run.kill()  # SIGKILL: Snakemake's onsuccess and onerror never run
+    run.wait()
+    deadline = time.monotonic() + 10
+    while socket_path.parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not socket_path.parent.exists()

@@ -16,7 +16,6 @@ import ast
 import importlib
 import os
 import pickle
-import pkgutil
 import random
 import selectors
 import signal
@@ -83,9 +82,12 @@ def modules_to_import() -> list[str]:
     import stackphot
 
     package = Path(stackphot.__file__).parent
-    own = sorted(info.name for info in pkgutil.walk_packages([str(package)], "stackphot."))
+    sources = sorted(package.rglob("*.py"))
+    # Named from the files: pkgutil.walk_packages would import every subpackage before the worker listens.
+    own = [".".join(("stackphot", *path.relative_to(package).with_suffix("").parts)).removesuffix(".__init__")
+           for path in sources]
     inner = set()
-    for path in package.rglob("*.py"):
+    for path in sources:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 inner.update(alias.name for alias in node.names)
@@ -134,7 +136,7 @@ def serve(path: str) -> None:
             os.kill(pid, signal.SIGTERM)
         while jobs:
             _reap(selector, jobs, block=True)
-        Path(path).unlink(missing_ok=True)
+        _remove(Path(path))
 
 
 def _gone(connection) -> bool:
@@ -251,5 +253,12 @@ def stop(worker: subprocess.Popen) -> None:
     os.environ.pop(PYTHON_VARIABLE, None)
     worker.terminate()
     worker.wait()
-    path.unlink(missing_ok=True)
-    path.parent.rmdir()
+    _remove(path)  # if the worker could not
+
+
+def _remove(socket_path: Path) -> None:
+    socket_path.unlink(missing_ok=True)
+    try:
+        socket_path.parent.rmdir()
+    except FileNotFoundError:
+        pass
