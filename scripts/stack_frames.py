@@ -2,7 +2,7 @@
 
 from stackphot.worker import hand_over
 
-hand_over()  # the job runs in this run's warm worker where one can take it (stackphot.worker)
+hand_over(own_threads=True)  # in this run's warm worker where one can take it: its threads are the stack's own
 
 from typing import TYPE_CHECKING
 

@@ -94,8 +94,9 @@ HAND_OVER = ["from stackphot.worker import hand_over", "hand_over()"]
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.name)
 def test_a_rule_script_hands_its_job_to_the_warm_worker_before_its_imports(path):
-    statements = ast.parse(path.read_text()).body
-    assert [ast.unparse(statement) for statement in statements[1:3]] == HAND_OVER
+    statements = [ast.unparse(statement) for statement in ast.parse(path.read_text()).body[1:3]]
+    # A job of threads of its own (a pool of the script's, no linear algebra's) may say so: the stack's.
+    assert statements in (HAND_OVER, [HAND_OVER[0], "hand_over(own_threads=True)"])
 
 
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.name)

@@ -13,7 +13,8 @@ from stackphot import worker
 
 # What Snakemake's preamble does before a script's own lines: binds ``snakemake`` and points ``__file__`` at the
 # script (the file run is a copy of it with the preamble on top).
-PREAMBLE = "import types; snakemake = types.SimpleNamespace(threads={threads}, code={code}); __file__ = {script!r}\n"
+PREAMBLE = ("import types; snakemake = types.SimpleNamespace(threads={threads}, own_threads={own_threads}, code={code}); "
+            "__file__ = {script!r}\n")
 SCRIPT = """\
 import os
 import sys
@@ -21,7 +22,7 @@ import time
 
 from stackphot.worker import hand_over
 
-hand_over()
+hand_over(own_threads=snakemake.own_threads)
 
 print("ran in", os.getpid(), "under", os.getppid(), "in", os.getcwd(), "with", os.environ.get("JOB_MARK"), flush=True)
 if snakemake.code == "raise":
@@ -45,11 +46,12 @@ def warm():
     assert process.returncode is not None and not socket_path.parent.exists()
 
 
-def run_job(folder: Path, *, threads=1, code=0, wait=True):
+def run_job(folder: Path, *, threads=1, own_threads=False, code=0, wait=True):
     script = folder / "job.py"
     script.write_text(SCRIPT)
     run = folder / "job_with_preamble.py"
-    run.write_text(PREAMBLE.format(threads=threads, code=repr(code), script=str(script)) + SCRIPT)
+    run.write_text(PREAMBLE.format(threads=threads, own_threads=own_threads, code=repr(code), script=str(script))
+                   + SCRIPT)
     command = [sys.executable, str(run)]
     environment = dict(os.environ, JOB_MARK="this job's")
     if not wait:
@@ -68,10 +70,11 @@ def test_a_job_runs_in_a_child_of_the_worker_in_its_folder_with_its_environment_
     assert f"in {tmp_path} with this job's" in result.stdout
 
 
-def test_a_job_of_two_threads_runs_in_its_own_process(warm, tmp_path):
+def test_a_job_of_two_threads_runs_in_its_own_process_unless_its_threads_are_its_own(warm, tmp_path):
     result = run_job(tmp_path, threads=2)
     assert result.returncode == 0, result.stderr
     assert ran_under(result) != warm.pid
+    assert ran_under(run_job(tmp_path, threads=2, own_threads=True)) == warm.pid
 
 
 def test_a_bug_in_a_script_shows_its_traceback_and_fails_the_job(warm, tmp_path):

@@ -38,17 +38,20 @@ _HEADER = struct.Struct("!Q")
 _STATUS = struct.Struct("!i")
 
 
-def hand_over() -> None:
+def hand_over(*, own_threads: bool = False) -> None:
     """Run the job of the Snakemake script being run in this run's warm worker, and end this process with the
     job's exit status.
 
     Returns, and the script goes on in this process, where no worker can take the job: a script imported by a tool
-    rather than run by Snakemake, no worker, a cluster job, a job of more than one thread, or another Python.
+    rather than run by Snakemake, no worker, a cluster job, another Python, or a job of more than one thread
+    unless ``own_threads`` (its threads are a pool of its own, and its linear algebra runs on one thread).
     """
     main = sys.modules["__main__"]
     smk = getattr(main, "snakemake", None)
     path, python = os.environ.get(SOCKET_VARIABLE), os.environ.get(PYTHON_VARIABLE)
-    if smk is None or not path or python != sys.executable or smk.threads != 1 or "SLURM_JOB_ID" in os.environ:
+    if smk is None or not path or python != sys.executable or "SLURM_JOB_ID" in os.environ:
+        return
+    if smk.threads != 1 and not own_threads:
         return
     request = pickle.dumps({"script": main.__file__, "snakemake": smk, "cwd": os.getcwd(),
                             "environment": dict(os.environ), "argv": sys.argv})

@@ -9,7 +9,12 @@ from snakemake.utils import validate
 
 from stackphot import worker
 from stackphot.inventory import exposure_name
-from stackphot.datasets import foreign_results, moved_keys, resolve_datasets
+from stackphot.datasets import (
+    AUTO_MIN_BATCHES,
+    foreign_results,
+    moved_keys,
+    resolve_datasets,
+)
 
 
 def validate_config(settings, what):
@@ -169,18 +174,24 @@ def frame_batches(stage="frames"):
     ]
 
 
-# The per-frame photometry of the time series (lightcurve.smk) takes a tenth of a second or so per frame: its
-# jobs hold up to this many frames each (one job for a small set), not the frame_batches' pixel budget.
+# The per-frame photometry of the time series (lightcurve.smk) takes from a tenth of a second per frame (small
+# frames) to two (2048 x 2048, thousands of stars): its jobs hold up to this many frames each, not the
+# frame_batches' pixel budget, and there are at least AUTO_MIN_BATCHES of them while each keeps the least here.
 PHOTOMETRY_FRAMES_PER_JOB = 64
+PHOTOMETRY_MIN_FRAMES_PER_JOB = 8
 
 
 def frames_per_job(stage, n_frames):
     """The batch size of ``stage`` (see frame_batches) for a dataset of ``n_frames``: `run: batch_size` for the
-    per-frame steps; for the photometry, jobs of equal size, no more of them than PHOTOMETRY_FRAMES_PER_JOB
-    needs (97 frames: 49 and 48, not 64 and 33, which would leave one core idle for the first job's last 31).
+    per-frame steps; for the photometry, jobs of equal size (97 frames: 25, 25, 25 and 22), at most
+    PHOTOMETRY_FRAMES_PER_JOB frames each, and so many that the cores share the work (40 frames: 4 jobs, where
+    one job of 40 kept one core idle; 5 frames: one job).
     """
     if stage == "photometry":
-        jobs = math.ceil(n_frames / PHOTOMETRY_FRAMES_PER_JOB)
+        jobs = max(
+            math.ceil(n_frames / PHOTOMETRY_FRAMES_PER_JOB),
+            min(AUTO_MIN_BATCHES, n_frames // PHOTOMETRY_MIN_FRAMES_PER_JOB),
+        )
         return max(1, math.ceil(n_frames / max(jobs, 1)))
     size = config["run"]["batch_size"]
     # --config gives a nested number as text.
