@@ -1,10 +1,12 @@
 """The colour picture of three channel stacks and its figure: neutral sky, stars in their colours, a PNG."""
 
+import re
+
 import numpy as np
 import pytest
 
 from conftest import gaussian_star
-from stackphot.report.colour_plot import colour_balance, colour_picture, colour_star, plot_colour
+from stackphot.report.colour_plot import colour_balance, colour_figure, colour_picture, colour_star, plot_colour
 
 SHAPE = (90, 120)
 SKIES = (300.0, 500.0, 250.0)  # R, G, B: a sky glow of its own colour
@@ -124,3 +126,11 @@ def test_plot_colour_writes_a_png(rng, tmp_path):
     for planes in ((red, green, blue), render(rng, [])):
         path = plot_colour(tmp_path / "other.png", *planes)
         assert imread(path).shape[2] in (3, 4)
+
+
+def test_the_close_up_says_which_channel_a_star_is_too_faint_in(rng):
+    """The Seestar M94 stack's close-up star is faint in B: its title named a NaN offset."""
+    red, green, blue = render(rng, [(60.6, 40.3, 5e4, (1.0, 1.0, 0.0))])
+    title = colour_figure(red, green, blue).axes[1].get_title()
+    assert "too faint in B for a centroid" in title and "nan" not in title
+    assert re.search(r"R-G \([+-]\d\.\d{3}, [+-]\d\.\d{3}\) px", title), title

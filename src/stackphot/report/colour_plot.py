@@ -299,8 +299,9 @@ def colour_figure(red, green, blue, *, x=None, y=None, errors=None, title: str =
     if len(offsets):
         closes[0].legend(fontsize="x-small", loc="upper right", framealpha=0.5)
         first = offsets.iloc[0]
-        shifts = ", ".join(f"{name}-G ({first[f'dx_{name}']:+.3f}, {first[f'dy_{name}']:+.3f})"
-                           for name in ("R", "B")) + " px"
+        shifts = ", ".join(f"{name}-G ({first[f'dx_{name}']:+.3f}, {first[f'dy_{name}']:+.3f}) px"
+                           if np.isfinite(first[f"dx_{name}"]) else f"too faint in {name} for a centroid"
+                           for name in ("R", "B"))
     else:
         shifts = "no centroid in G"
     closes[0].set_title(f"({star[0]:.1f}, {star[1]:.1f}) in colour, sky to peak\n{shifts}", fontsize="small")
