@@ -119,14 +119,24 @@ def serve(path: str) -> None:
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
     jobs: dict[int, socket.socket] = {}  # child pid: the connection of the job's process, which waits for it
+    # A signal (a child's end, SIGTERM) wakes the select at once: its number is written to `wakeup`.
+    wakeup, woken = socket.socketpair()
+    for end in (wakeup, woken):
+        end.setblocking(False)
+    signal.set_wakeup_fd(woken.fileno(), warn_on_full_buffer=False)
+    selector.register(wakeup, selectors.EVENT_READ)
     pending = modules_to_import()  # one at a time, between connections
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
     try:
         while not stopping and os.getppid() == parent:
-            for key, _ in selector.select(timeout=0 if pending else 0.2):
+            for key, _ in selector.select(timeout=0 if pending else 1.0):
                 if key.fileobj is listener:
-                    _start_job(listener, selector, jobs)
+                    _start_job(listener, selector, jobs, held=(wakeup, woken))
+                elif key.fileobj is wakeup:
+                    while _drained(wakeup):
+                        pass
                 elif _gone(key.fileobj):  # the job's process was stopped: so is its job
                     pid = next(pid for pid, connection in jobs.items() if connection is key.fileobj)
                     os.kill(pid, signal.SIGTERM)
@@ -142,6 +152,13 @@ def serve(path: str) -> None:
         _remove(Path(path))
 
 
+def _drained(wakeup) -> bool:
+    try:
+        return bool(wakeup.recv(512))
+    except BlockingIOError:
+        return False
+
+
 def _gone(connection) -> bool:
     try:
         return not connection.recv(1, socket.MSG_PEEK)  # a job's process sends nothing after its request
@@ -149,7 +166,7 @@ def _gone(connection) -> bool:
         return True
 
 
-def _start_job(listener, selector, jobs) -> None:
+def _start_job(listener, selector, jobs, *, held) -> None:
     connection, _ = listener.accept()
     connection.settimeout(10)
     try:
@@ -160,9 +177,10 @@ def _start_job(listener, selector, jobs) -> None:
         return
     pid = os.fork()
     if pid == 0:
+        signal.set_wakeup_fd(-1)
         selector.close()
-        for held in (listener, connection, *jobs.values()):
-            held.close()
+        for end in (listener, connection, *jobs.values(), *held):
+            end.close()
         _run_job(pickle.loads(request), fds)
     for fd in fds:
         os.close(fd)
@@ -193,7 +211,8 @@ def _run_job(request: dict, fds: list[int]) -> None:
         for stream, fd in zip((0, 1, 2), fds, strict=True):
             os.dup2(fd, stream)
             os.close(fd)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for number in (signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(number, signal.SIG_DFL)
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["environment"])
