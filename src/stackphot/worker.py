@@ -5,9 +5,9 @@ and pandas (README, "Small sets"). Like Bazel's persistent workers, the run keep
 done (``serve``, started by the workflow's ``onstart`` handler and stopped by ``onsuccess``/``onerror``); each
 job's script hands itself over first thing (``hand_over``), and the worker forks a child that runs the script,
 unchanged, with the job's ``snakemake`` object, working directory, environment and standard streams. The job's
-process waits for the child's exit status and ends with it. Where there is no worker (a cluster node, a job of
-more than one thread, a job in another Python), the script simply goes on in its own process: the products are
-the same either way.
+process waits for the child's exit status and ends with it. Where no worker can take the job (a cluster node, a
+job of more than one thread whose script does not say they are its own, a job in another Python), the script
+simply goes on in its own process: the products are the same either way.
 """
 
 from __future__ import annotations

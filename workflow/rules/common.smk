@@ -174,9 +174,9 @@ def frame_batches(stage="frames"):
     ]
 
 
-# The per-frame photometry of the time series (lightcurve.smk) takes from a tenth of a second per frame (small
-# frames) to two (2048 x 2048, thousands of stars): its jobs hold up to this many frames each, not the
-# frame_batches' pixel budget, and there are at least AUTO_MIN_BATCHES of them while each keeps the least here.
+# The per-frame photometry of the time series (lightcurve.smk) costs by the stars more than by the pixels (README,
+# "Time series"): its jobs hold up to this many frames each, not the frame_batches' pixel budget, and there are at
+# least AUTO_MIN_BATCHES of them while each keeps the least here, so that the cores share a dense field's work.
 PHOTOMETRY_FRAMES_PER_JOB = 64
 PHOTOMETRY_MIN_FRAMES_PER_JOB = 8
 
