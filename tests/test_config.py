@@ -96,3 +96,24 @@ def test_the_run_settings_are_a_section_of_their_own():
     assert set(schema["properties"]["run"]["properties"]) == {"batch_size", "worker"}
     assert "batch_size" not in schema["properties"] and "memory_mb" not in schema["properties"]["stack"]["properties"]
     assert default_config()["run"] == {"batch_size": "auto", "worker": True}
+
+
+def test_nested_numbers_given_on_the_command_line_as_text_are_read_where_the_schema_wants_no_text():
+    from stackphot.datasets import typed_text
+
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    # What `--config ingest='{gain: 0.067, offset: null}' photometry='{radii: [3, 5]}' ...` gives (YAML's BaseLoader)
+    given = {"ingest": {"gain": "0.067", "offset": "null"}, "photometry": {"radii": ["3", "5.5"]},
+             "data": "2024", "register": {"upsample_factor": "ten"}, "run": {"batch_size": "4", "worker": "false"}}
+    assert typed_text(given, schema) == {
+        "ingest": {"gain": 0.067, "offset": None}, "photometry": {"radii": [3, 5.5]},
+        "data": "2024",  # a folder's name: text
+        "register": {"upsample_factor": "ten"},  # no number: left for the schema to refuse
+        "run": {"batch_size": "4", "worker": "false"},  # text these keys take as it is
+    }
+
+
+def test_a_gain_given_on_the_command_line_reaches_the_jobs(tmp_path):
+    shutil.copytree(ROOT / "data", tmp_path / "data")
+    result = run_snakemake(tmp_path, default_config(), "-n", "--config", "ingest={gain: 1.5, offset: 0}")
+    assert "ingest_frames" in result.stdout + result.stderr

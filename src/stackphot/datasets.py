@@ -293,3 +293,34 @@ def merged_settings(config: dict, own: dict) -> dict:
 
     return copy.deepcopy({section: merged(config.get(section, {}), own.get(section, {}))
                           for section in SETTING_SECTIONS})
+
+
+def typed_text(value, schema: dict):
+    """``value`` with the text that Snakemake's ``--config`` makes of every nested number, boolean and null
+    (``--config ingest='{gain: 0.067}'`` gives '0.067') read as YAML, where ``schema`` (a JSON schema) allows no
+    text. Everything else is left as it is, for the schema's own check to judge."""
+    if isinstance(value, dict):
+        properties, other = schema.get("properties", {}), schema.get("additionalProperties")
+        return {key: typed_text(item, properties.get(key, other if isinstance(other, dict) else {}))
+                for key, item in value.items()}
+    if isinstance(value, list):
+        items = schema.get("items")
+        return [typed_text(item, items if isinstance(items, dict) else {}) for item in value]
+    if isinstance(value, str) and not _allows_text(schema):
+        try:
+            read = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return read if read is None or isinstance(read, (bool, int, float)) else value
+    return value
+
+
+def _allows_text(schema: dict) -> bool:
+    """Whether a value of ``schema`` may be a string (any value, where the schema does not say)."""
+    choices = schema.get("oneOf", []) + schema.get("anyOf", [])
+    if choices:
+        return any(_allows_text(choice) for choice in choices)
+    if "enum" in schema or "const" in schema:
+        return any(isinstance(option, str) for option in schema.get("enum", [schema.get("const")]))
+    types = schema.get("type")
+    return types is None or "string" in ([types] if isinstance(types, str) else types)

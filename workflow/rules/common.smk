@@ -3,6 +3,9 @@
 import math
 import os
 import re
+from pathlib import Path
+
+import yaml
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -14,6 +17,7 @@ from stackphot.datasets import (
     foreign_results,
     moved_keys,
     resolve_datasets,
+    typed_text,
 )
 
 
@@ -49,6 +53,11 @@ for variable, value in (
 moved = moved_keys(config)
 if moved:
     raise WorkflowError("configuration keys that have moved:\n" + "\n".join(moved))
+# --config gives nested numbers as text: read them, where the schema wants no text, before the schema checks them.
+with open(
+    Path(workflow.current_basedir) / ".." / "schemas" / "config.schema.yaml"
+) as schema:
+    config.update(typed_text(config, yaml.safe_load(schema)))
 validate_config(config, "configuration")
 DATASETS = resolve_datasets(config)
 for name in DATASETS:
