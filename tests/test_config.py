@@ -98,7 +98,7 @@ def test_the_run_settings_are_a_section_of_their_own():
     assert default_config()["run"] == {"batch_size": "auto", "worker": True}
 
 
-def test_nested_numbers_given_on_the_command_line_as_text_are_read_where_the_schema_wants_no_text():
+def test_nested_numbers_given_on_the_command_line_as_text_are_read_where_the_schema_takes_them():
     from stackphot.datasets import typed_text
 
     schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
@@ -109,7 +109,7 @@ def test_nested_numbers_given_on_the_command_line_as_text_are_read_where_the_sch
         "ingest": {"gain": 0.067, "offset": None}, "photometry": {"radii": [3, 5.5]},
         "data": "2024",  # a folder's name: text
         "register": {"upsample_factor": "ten"},  # no number: left for the schema to refuse
-        "run": {"batch_size": "4", "worker": "false"},  # text these keys take as it is
+        "run": {"batch_size": 4, "worker": False},
     }
 
 

@@ -297,8 +297,8 @@ def merged_settings(config: dict, own: dict) -> dict:
 
 def typed_text(value, schema: dict):
     """``value`` with the text that Snakemake's ``--config`` makes of every nested number, boolean and null
-    (``--config ingest='{gain: 0.067}'`` gives '0.067') read as YAML, where ``schema`` (a JSON schema) allows no
-    text. Everything else is left as it is, for the schema's own check to judge."""
+    (``--config ingest='{gain: 0.067}'`` gives '0.067') read as YAML, where ``schema`` (a JSON schema) refuses the
+    text and takes what is read. Everything else is left as it is, for the schema's own check to judge."""
     if isinstance(value, dict):
         properties, other = schema.get("properties", {}), schema.get("additionalProperties")
         return {key: typed_text(item, properties.get(key, other if isinstance(other, dict) else {}))
@@ -306,21 +306,27 @@ def typed_text(value, schema: dict):
     if isinstance(value, list):
         items = schema.get("items")
         return [typed_text(item, items if isinstance(items, dict) else {}) for item in value]
-    if isinstance(value, str) and not _allows_text(schema):
+    if isinstance(value, str) and not _takes(schema, value):
         try:
             read = yaml.safe_load(value)
         except yaml.YAMLError:
             return value
-        return read if read is None or isinstance(read, (bool, int, float)) else value
+        return read if _takes(schema, read) else value
     return value
 
 
-def _allows_text(schema: dict) -> bool:
-    """Whether a value of ``schema`` may be a string (any value, where the schema does not say)."""
+_JSON_TYPES = {bool: {"boolean"}, int: {"integer", "number"}, float: {"number"}, str: {"string"},
+               type(None): {"null"}}
+
+
+def _takes(schema: dict, value) -> bool:
+    """Whether ``schema`` takes a scalar ``value`` by its type, enum or constant (a schema that says neither
+    takes text only)."""
     choices = schema.get("oneOf", []) + schema.get("anyOf", [])
     if choices:
-        return any(_allows_text(choice) for choice in choices)
+        return any(_takes(choice, value) for choice in choices)
     if "enum" in schema or "const" in schema:
-        return any(isinstance(option, str) for option in schema.get("enum", [schema.get("const")]))
-    types = schema.get("type")
-    return types is None or "string" in ([types] if isinstance(types, str) else types)
+        return any(type(value) is type(option) and value == option
+                   for option in schema.get("enum", [schema.get("const")]))
+    types = schema.get("type", "string")
+    return bool(_JSON_TYPES.get(type(value), set()) & set([types] if isinstance(types, str) else types))

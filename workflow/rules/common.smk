@@ -78,7 +78,7 @@ WARM_WORKER = []
 
 
 onstart:
-    if str(config["run"]["worker"]).lower() == "true" and workflow.local_exec:
+    if config["run"]["worker"] and workflow.local_exec:
         WARM_WORKER.append(worker.start())
 
 
@@ -202,9 +202,7 @@ def frames_per_job(stage, n_frames):
             min(AUTO_MIN_BATCHES, n_frames // PHOTOMETRY_MIN_FRAMES_PER_JOB),
         )
         return max(1, math.ceil(n_frames / max(jobs, 1)))
-    size = config["run"]["batch_size"]
-    # --config gives a nested number as text.
-    return size if size == "auto" else int(size)
+    return config["run"]["batch_size"]
 
 
 # Fewer frames than this are no time series: no light curve, no variability search (a group of one frame).
